@@ -1,0 +1,74 @@
+"""The one subprocess wrapper for git.
+
+Every call is an argv list with an explicit repository (``cwd``), a scrubbed
+environment (no inherited GIT_DIR, GIT_INDEX_FILE, ... from a hook; the ssh
+variables stay), no prompts, and errors that carry argv, exit code and stderr.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from .errors import GruntError
+
+# Variables git sets for hooks and that would redirect our calls to another
+# repository.  GIT_SSH, GIT_SSH_COMMAND and GIT_SSH_VARIANT are kept.
+_SCRUB = {
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX", "GIT_COMMON_DIR",
+    "GIT_NAMESPACE", "GIT_CEILING_DIRECTORIES", "GIT_QUARANTINE_PATH",
+    "GIT_EXEC_PATH", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT",
+    "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS",
+    "GIT_ICASE_PATHSPECS", "GIT_PUSH_OPTION_COUNT", "GIT_REFLOG_ACTION",
+}
+
+
+class GitError(GruntError):
+    def __init__(self, argv: list[str], returncode: int, stdout: bytes, stderr: bytes):
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr.decode("utf-8", "replace")
+        first = next((ln for ln in self.stderr.splitlines() if ln.strip()), "")
+        super().__init__(f"git {argv[1] if len(argv) > 1 else ''} failed"
+                         + (f": {first.strip()}" if first else f" (exit {returncode})"))
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("GIT_ASKPASS", "true")
+    env["LC_ALL"] = "C"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git(*args: str, cwd: str | None = None, input: bytes | None = None,
+        check: bool = True, env: dict[str, str] | None = None) -> bytes:
+    """Run ``git <args>`` in ``cwd``; return stdout; raise GitError on failure."""
+    argv = ["git", *args]
+    try:
+        p = subprocess.run(argv, cwd=cwd, input=input, capture_output=True,
+                           env=git_env(env), stdin=None if input is not None else subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise GruntError("git is not installed (or not on PATH)") from None
+    if check and p.returncode != 0:
+        raise GitError(argv, p.returncode, p.stdout, p.stderr)
+    return p.stdout
+
+
+def ok(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> bool:
+    """True when ``git <args>`` exits 0."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True,
+                          stdin=subprocess.DEVNULL, env=git_env(env)).returncode == 0
+
+
+def out(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> str:
+    """stdout of ``git <args>`` as stripped text."""
+    return git(*args, cwd=cwd, env=env).decode("utf-8", "replace").strip()
+
+
+def zsplit(data: bytes) -> list[str]:
+    """Split NUL-terminated ``-z`` output into paths."""
+    return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]

@@ -1,0 +1,95 @@
+"""The wire format shared by grunt, grund and the runners.
+
+This module is copied into grunter's runtime package (see lib/runtime.py), so
+it imports nothing but the standard library.
+
+Layout of one job, inside a jobs (or results) repository::
+
+    <folder>/<jobid>/<proj>/          folder: active | archive | delete
+        ...project files...           the snapshot taken by `grunt submit`
+        grcmd.<cmd>                   a client command (content: timestamp or data)
+        job.*                         job files (see JOB_FILES and the README)
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import tempfile
+
+FOLDERS = ("active", "archive", "delete")
+TS_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+# Job files.  Client-written: MESSAGE SUBMIT ARGS SERVER.  Runner-written: the
+# rest but LIST and LOG, which grund writes.
+MESSAGE = "job.message"
+SUBMIT = "job.submit"
+ARGS = "job.args"
+SERVER = "job.server"
+START = "job.start"
+END = "job.end"
+EXITCODE = "job.exitcode"
+STATUS = "job.status"
+CANCELED = "job.canceled"
+ERROR = "job.error"
+SLURMID = "job.slurmid"
+PID = "job.pid"
+OUT = "job.out"
+SBATCH = "job.sbatch"
+ARRAY = "job.array"
+LIST = "job.list"
+LOG = "job.log"
+
+CMD_PREFIX = "grcmd."
+JOBID_RE = re.compile(r"^([a-z]{3})(\d{6})$")
+# folder/jobid/proj/grcmd.cmd -- the only paths grund ever acts on
+CMD_PATH_RE = re.compile(
+    r"^(active|archive|delete)/([a-z]{3}\d{6})/([A-Za-z0-9][A-Za-z0-9._-]*)/grcmd\.([a-z][a-z0-9_-]*)$")
+PROJ_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# per-task files of an array job: job.<task>.<name>
+TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
+
+
+def now_ts() -> str:
+    """The current UTC time in the protocol's timestamp format."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime(TS_FORMAT)
+
+
+def parse_ts(text: str) -> _dt.datetime | None:
+    try:
+        return _dt.datetime.strptime(text.strip(), TS_FORMAT).replace(tzinfo=_dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def format_jobid(prefix: str, number: int) -> str:
+    return f"{prefix}{number:06d}"
+
+
+def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
+    """Write a file so that readers see the old or the new content, never half."""
+    raw = data.encode() if isinstance(data, str) else data
+    d = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp.", suffix="~")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_text(path: str) -> str | None:
+    """File content, or None when it does not exist."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None

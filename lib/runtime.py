@@ -1,0 +1,66 @@
+"""Running a project's grunter.py with grunt's runner modules importable.
+
+grund (and `grunt queue`) run ``python3 grunter.py <cmd>`` in a job directory.
+The runner modules (lib/runner.py, lib/slurm.py, lib/local.py and
+lib/protocol.py) are copied into a package named ``gruntlib`` under a runtime
+directory, and grunter is started through a tiny bootstrap that appends that
+directory to ``sys.path`` *inside the interpreter*.  Nothing is added to the
+environment, so the job that grunter starts (sbatch, a background process)
+sees exactly grund's environment, and a project's own ``lib/`` package still
+wins, because the job directory comes first on ``sys.path``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from . import protocol
+
+PACKAGE = "gruntlib"
+MODULES = ("protocol.py", "runner.py", "local.py", "slurm.py")
+
+# argv: python3 -c BOOTSTRAP <runtime dir> grunter.py <cmd> [args...]
+BOOTSTRAP = (
+    "import sys, runpy\n"
+    "sys.path.append(sys.argv[1])\n"
+    "sys.argv = sys.argv[2:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
+def _source(name: str) -> bytes:
+    """A module's source from this package, also when it runs from a zipapp."""
+    loader = getattr(sys.modules[__package__], "__loader__", None)
+    here = os.path.join(os.path.dirname(__file__), name)
+    if loader is not None and hasattr(loader, "get_data"):
+        return loader.get_data(here)
+    with open(here, "rb") as f:
+        return f.read()
+
+
+def install(root: str) -> str:
+    """Make ``root/gruntlib`` hold the current runner modules; return root.
+
+    Files are rewritten only when their content differs, atomically, so a
+    grunter starting at the same moment never imports a half-written module.
+    """
+    pkg = os.path.join(root, PACKAGE)
+    os.makedirs(pkg, mode=0o700, exist_ok=True)
+    wanted = {name: _source(name) for name in MODULES}
+    wanted["__init__.py"] = b'"""grunt runner modules, installed by grund."""\n'
+    for name, data in wanted.items():
+        path = os.path.join(pkg, name)
+        try:
+            with open(path, "rb") as f:
+                if f.read() == data:
+                    continue
+        except FileNotFoundError:
+            pass
+        protocol.write_atomic(path, data)
+    return root
+
+
+def grunter_argv(runtime_root: str, cmd: str, args: list[str] | None = None,
+                 python: str = "python3") -> list[str]:
+    """argv that runs ``grunter.py <cmd>`` (in the current directory)."""
+    return [python, "-c", BOOTSTRAP, runtime_root, "grunter.py", cmd, *(args or [])]
