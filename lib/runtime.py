@@ -46,7 +46,12 @@ def install(root: str) -> str:
     """
     pkg = os.path.join(root, PACKAGE)
     os.makedirs(pkg, mode=0o700, exist_ok=True)
-    wanted = {name: _source(name) for name in MODULES}
+    wanted = {}
+    for name in MODULES:
+        try:
+            wanted[name] = _source(name)
+        except OSError:  # a runner module this build does not ship
+            continue
     wanted["__init__.py"] = b'"""grunt runner modules, installed by grund."""\n'
     for name, data in wanted.items():
         path = os.path.join(pkg, name)

@@ -1,0 +1,139 @@
+"""The client's side of a project: its working copies, syncing and publishing."""
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+from typing import Callable
+
+from . import config, git as G, protocol as P
+from .errors import GruntError
+from .jobs import Job, load
+from .remote import PushRejected, Remote
+
+BRANCH = "main"
+PUSH_TRIES = 6
+
+
+def identity_env(wc: str) -> dict[str, str]:
+    """Author/committer for client commits: the user's git identity, else login@host."""
+    found: dict[str, str] = {}
+    raw = G.git("config", "-z", "--get-regexp", r"^user\.(name|email)$", cwd=wc, check=False)
+    for item in raw.decode("utf-8", "replace").split("\0"):
+        if "\n" in item:
+            k, v = item.split("\n", 1)
+            found[k] = v
+    name = found.get("user.name") or getpass.getuser()
+    email = found.get("user.email") or f"{getpass.getuser()}@{socket.gethostname()}"
+    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+
+
+class Project:
+    """A project as the client sees it: name, server, working copies, remote."""
+
+    def __init__(self, projdir: str, proj: str, server: str):
+        self.projdir = projdir
+        self.proj = proj
+        self.server = server
+        self.base = config.client_proj_dir(server, proj)
+        self.jobs = os.path.join(self.base, "jobs")
+        self.results = os.path.join(self.base, "results")
+        spec = config.read_first_line(os.path.join(self.base, "remote"))
+        if not spec or not os.path.isdir(os.path.join(self.jobs, ".git")):
+            raise GruntError(f"project {proj} is not set up for server {server}: "
+                             f"run grunt newproj {proj} <remote>")
+        self.remote = Remote(spec, server)
+        self._ident: dict[str, str] | None = None
+
+    @classmethod
+    def here(cls, cwd: str | None = None) -> "Project":
+        projdir = find_projdir(cwd or os.getcwd())
+        return cls(projdir, config.project_name(projdir), config.project_server(projdir))
+
+    def close(self) -> None:
+        self.remote.close()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- syncing ---------------------------------------------------------
+    def sync(self, wc: str | None = None) -> None:
+        """Start from the server's state: fetch, then move to it."""
+        wc = wc or self.jobs
+        self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
+        G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
+
+    def ident(self) -> dict[str, str]:
+        if self._ident is None:
+            self._ident = identity_env(self.jobs)
+        return self._ident
+
+    def publish(self, build: Callable[[], tuple[list[str], str]], wc: str | None = None) -> str:
+        """Change the working copy with ``build``, commit and push; retry on races.
+
+        ``build`` runs on a fresh copy of the server's state and returns
+        (paths it touched, commit message).  When the push is rejected because
+        another client pushed first, the copy is reset to the new state and
+        ``build`` runs again, so ids and paths are recomputed; nothing is ever
+        force-pushed.  On any other failure the working copy goes back to the
+        server's state and the files ``build`` wrote are removed.
+        """
+        wc = wc or self.jobs
+        for attempt in range(PUSH_TRIES):
+            paths: list[str] = []
+            try:
+                paths, msg = build()
+                G.git("add", "-A", "-f", "--", *paths, cwd=wc)
+                G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
+                      "-m", msg, cwd=wc, env=self.ident())
+                self.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}",
+                                cwd=wc, proj=self.proj)
+                return msg
+            except PushRejected:
+                self._restore(wc, paths)
+                self.sync(wc)
+            except BaseException:
+                self._restore(wc, paths)
+                raise
+        raise GruntError(f"could not push to {self.server}: it kept moving on "
+                         f"({PUSH_TRIES} tries); try again")
+
+    def _restore(self, wc: str, paths: list[str]) -> None:
+        G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc, check=False)
+        if paths:
+            G.git("clean", "-q", "-fdx", "--", *paths, cwd=wc, check=False)
+
+    # -- jobs ------------------------------------------------------------
+    def find(self, jobid: str) -> Job | None:
+        for folder in P.FOLDERS:
+            path = os.path.join(self.jobs, folder, jobid, self.proj)
+            if os.path.isdir(path):
+                return load(path, jobid, self.proj, folder)
+        return None
+
+    def results_dir(self, job: Job) -> str:
+        return os.path.join(self.results, job.folder, job.id, self.proj)
+
+
+def find_projdir(cwd: str) -> str:
+    """The top of the git checkout holding ``cwd``."""
+    try:
+        top = G.out("rev-parse", "--show-toplevel", cwd=cwd)
+    except G.GitError:
+        raise GruntError(f"not a git checkout: {cwd} (grunt works in a project under git)") from None
+    return top
+
+
+def copy_entry(src: str, dst: str) -> None:
+    """Copy one file or symlink (symlinks stay symlinks; the x bit is kept)."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+    else:
+        shutil.copyfile(src, dst)
+        shutil.copymode(src, dst)

@@ -1,0 +1,120 @@
+"""Where things live: the ~/grunt layout, the server name, the project name.
+
+Server home::
+
+    ~/.grunt.defserver                     this server's name
+    ~/grunt/bb/<server>/<proj>/jobs.git    bare repos the clients push to
+    ~/grunt/bb/<server>/<proj>/results.git
+    ~/grunt/srv/<server>/                  grund's root: grund.lock, grund.fifo, runtime/
+    ~/grunt/srv/<server>/<proj>/jobs       grund's working copies; jobs run in here
+    ~/grunt/srv/<server>/<proj>/results
+
+Client home::
+
+    ~/.grunt.defserver                     the default server
+    ~/.grunt.prefix                        optional: the 3-letter job id prefix
+    ~/grunt/wc/<server>/<proj>/jobs        the client's working copies
+    ~/grunt/wc/<server>/<proj>/results
+    ~/grunt/wc/<server>/<proj>/remote      the remote spec: [user@]host or /abs/home
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import sys
+
+from . import protocol
+from .errors import GruntError
+
+SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def home() -> str:
+    return os.path.expanduser("~")
+
+
+def grunt_dir() -> str:
+    return os.path.join(home(), "grunt")
+
+
+def bare_relpath(server: str, proj: str, kind: str) -> str:
+    """A bare repo's path relative to the server's home (kind: jobs|results)."""
+    return f"grunt/bb/{server}/{proj}/{kind}.git"
+
+
+def server_root(server: str) -> str:
+    return os.path.join(grunt_dir(), "srv", server)
+
+
+def client_proj_dir(server: str, proj: str) -> str:
+    return os.path.join(grunt_dir(), "wc", server, proj)
+
+
+def check_name(kind: str, name: str) -> str:
+    pattern = SERVER_RE if kind == "server" else protocol.PROJ_RE
+    if not pattern.match(name) or name in (".", ".."):
+        raise GruntError(f"invalid {kind} name '{name}': use letters, digits, '.', '_' and '-'")
+    return name
+
+
+def defserver_path() -> str:
+    return os.path.join(home(), ".grunt.defserver")
+
+
+def read_first_line(path: str) -> str | None:
+    text = protocol.read_text(path)
+    if text is None:
+        return None
+    line = text.strip().splitlines()[0].strip() if text.strip() else ""
+    return line or None
+
+
+def default_server(ask: bool = False) -> str:
+    """The server name from ~/.grunt.defserver.
+
+    With ``ask`` and a terminal, a missing file is created after asking; with no
+    terminal the error says how to set it (it never waits for input).
+    """
+    path = defserver_path()
+    name = read_first_line(path)
+    if name:
+        return check_name("server", name)
+    how = f"echo <name> > {path}  (the server's name, e.g. the cluster's)"
+    if not ask or not sys.stdin.isatty():
+        raise GruntError(f"no server name set: create it with {how}")
+    try:
+        name = input("This server's name (saved in ~/.grunt.defserver): ").strip()
+    except EOFError:
+        name = ""
+    if not name:
+        raise GruntError(f"no server name given: create it with {how}")
+    check_name("server", name)
+    protocol.write_atomic(path, name + "\n")
+    return name
+
+
+def project_server(projdir: str) -> str:
+    """The project's server: a ``grunt.server`` file in the project, else the default."""
+    name = read_first_line(os.path.join(projdir, "grunt.server"))
+    return check_name("server", name) if name else default_server()
+
+
+def project_name(projdir: str) -> str:
+    """The project's name: ``grunt.projname``/``grunt.projnm`` file, else the directory name."""
+    for f in ("grunt.projname", "grunt.projnm"):
+        name = read_first_line(os.path.join(projdir, f))
+        if name:
+            return check_name("project", name)
+    return check_name("project", os.path.basename(os.path.abspath(projdir)))
+
+
+def prefix() -> str:
+    """The user's 3-letter job id prefix: ~/.grunt.prefix, else from the login name."""
+    text = read_first_line(os.path.join(home(), ".grunt.prefix"))
+    if text:
+        if not re.fullmatch(r"[a-z]{3}", text):
+            raise GruntError(f"~/.grunt.prefix must hold three lowercase letters, not '{text}'")
+        return text
+    letters = re.sub(r"[^a-z]", "", getpass.getuser().lower())
+    return (letters + "xxx")[:3]

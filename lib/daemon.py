@@ -1,0 +1,533 @@
+"""grund: the user-space daemon on the server.
+
+One instance per user and server root, held by an ``fcntl.flock`` for the life
+of the process (a crash or kill -9 releases it).  The loop ``select()``s on a
+FIFO that the bare repos' post-receive hook and the job scripts poke, with a
+timeout as the safety net.  Idle cost per project is a few ``stat`` calls.
+
+Work list: the ``grcmd.*`` paths added or changed by commits in
+``cursor..origin/main`` not made by grund, oldest first.  The cursor (a JSON
+file in the working copy's .git) is advanced per command, after the command's
+result is committed, never before; a command interrupted by a crash is marked
+in-flight and finished on restart (a ``submit`` is not run again when the job
+shows any sign of having been submitted, and the runners look the job up in
+the scheduler by name before submitting).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import errno
+import fcntl
+import io
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+from . import config, git as G, protocol as P, runtime, server as S
+from .errors import GruntError
+
+log = logging.getLogger("grund")
+CORE = {"update", "results", "delete", "archive", "nuke", "newproj-server"}
+GRUNTER_TIMEOUT = 600
+PUSH_TRIES = 5
+
+
+def atomic_json(path: str, data: dict) -> None:
+    P.write_atomic(path, json.dumps(data) + "\n", mode=0o600)
+
+
+class ProjectState:
+    """What grund remembers between rounds about one project."""
+
+    def __init__(self, server: str, proj: str):
+        self.server, self.proj = server, proj
+        self.bare = S.bare_path(server, proj, "jobs")
+        self.jobs = S.wc_path(server, proj, "jobs")
+        self.results = S.wc_path(server, proj, "results")
+        self.seen: tuple = ()
+
+    @property
+    def cursor_path(self) -> str:
+        return os.path.join(self.jobs, ".git", "grund-cursor")
+
+    @property
+    def marker(self) -> str:
+        return os.path.join(self.jobs, ".git", "grunt-changed")
+
+    def signature(self) -> tuple:
+        """Cheap change detection: the bare repo's refs and the jobs' marker."""
+        sig = []
+        for p in (os.path.join(self.bare, "refs", "heads", S.BRANCH),
+                  os.path.join(self.bare, "packed-refs"), self.marker):
+            try:
+                st = os.stat(p)
+                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                sig.append(None)
+        return tuple(sig)
+
+
+class Grund:
+    def __init__(self, server: str, interval: float = 5.0, once: bool = False):
+        self.server = server
+        self.root = config.server_root(server)
+        self.interval = interval
+        self.once = once
+        self.stop = False
+        self.states: dict[str, ProjectState] = {}
+        self.rt = os.path.join(self.root, "runtime")
+        self.started = time.time()
+        self.env = S.grund_env(server)
+
+    # ------------------------------------------------------------ lifecycle
+    def lock(self, restart: bool = False) -> None:
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        path = os.path.join(self.root, "grund.lock")
+        self.lockf = open(path, "a+")
+        try:
+            fcntl.flock(self.lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lockf.seek(0)
+            pid = self.lockf.read().strip() or "?"
+            if not restart:
+                raise GruntError(f"grund is already running for server {self.server} (pid {pid}); "
+                                 "stop it first, or use: grund restart") from None
+            if pid.isdigit():
+                log.info("restart: stopping grund pid %s", pid)
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            deadline = time.time() + 60
+            while True:
+                try:
+                    fcntl.flock(self.lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.time() > deadline:
+                        raise GruntError(f"grund pid {pid} did not stop within 60 s") from None
+                    time.sleep(0.1)
+        self.lockf.seek(0)
+        self.lockf.truncate()
+        self.lockf.write(f"{os.getpid()}\n")
+        self.lockf.flush()
+
+    def open_fifo(self) -> None:
+        path = S.fifo_path(self.server)
+        try:
+            os.mkfifo(path, 0o600)
+        except FileExistsError:
+            if not stat.S_ISFIFO(os.stat(path).st_mode):
+                os.unlink(path)
+                os.mkfifo(path, 0o600)
+        self.fifo_r = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        # our own writer keeps the FIFO from reporting EOF (always readable)
+        # once a poking process closes it; signal handlers write to it too
+        self.fifo_w = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+
+    def on_signal(self, signum, frame) -> None:
+        self.stop = True
+        try:
+            os.write(self.fifo_w, b"s")
+        except OSError:
+            pass
+
+    def run(self) -> int:
+        runtime.install(self.rt)
+        self.open_fifo()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self.on_signal)
+        log.info("grund %d serving %s (%s), every %.1f s", os.getpid(), self.server,
+                 self.root, self.interval)
+        for proj in S.projects(self.server):
+            self.clear_stale_locks(proj)
+        while not self.stop:
+            self.round()
+            if self.once or self.stop:
+                break
+            ready, _, _ = select.select([self.fifo_r], [], [], self.interval)
+            if ready:
+                try:
+                    while os.read(self.fifo_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+        log.info("grund %d stopping", os.getpid())
+        return 0
+
+    def clear_stale_locks(self, proj: str) -> None:
+        """A git killed with grund leaves *.lock files; they predate this grund."""
+        for kind in ("jobs", "results"):
+            gitdir = os.path.join(S.wc_path(self.server, proj, kind), ".git")
+            for d, _, files in os.walk(gitdir):
+                if os.path.basename(d) == "objects" or "/objects/" in d:
+                    continue
+                for f in files:
+                    p = os.path.join(d, f)
+                    if f.endswith(".lock") and os.path.getmtime(p) < self.started:
+                        log.warning("removing stale %s", p)
+                        os.unlink(p)
+
+    # ------------------------------------------------------------ rounds
+    def round(self) -> None:
+        for proj in S.projects(self.server):
+            if self.stop:
+                return
+            st = self.states.get(proj)
+            if st is None:
+                st = self.states[proj] = ProjectState(self.server, proj)
+            sig = st.signature()
+            if sig == st.seen and not self.once:
+                continue
+            try:
+                self.process(st)
+                st.seen = sig
+            except GruntError as e:
+                log.error("%s: %s (will retry)", proj, e)
+            except OSError as e:
+                log.error("%s: %s (will retry)", proj, e)
+
+    def process(self, st: ProjectState) -> None:
+        for kind in ("jobs", "results"):
+            S.ensure_wc(self.server, st.proj, kind)
+        G.git("fetch", "-q", "origin", cwd=st.jobs)
+        cur = self.load_cursor(st)
+        self.merge(st.jobs)
+        work = self.worklist(st, cur)
+        pushed_results = False
+        for i, (commit, path) in enumerate(work):
+            if self.stop:
+                break
+            if commit == cur.get("commit_partial") and path in cur.get("done", []):
+                continue
+            resumed = cur.get("inflight") == [commit, path]
+            cur["inflight"] = [commit, path]
+            atomic_json(st.cursor_path, cur)
+            pushed_results |= self.command(st, path, resumed)
+            last_of_commit = i + 1 == len(work) or work[i + 1][0] != commit
+            if last_of_commit:
+                cur = {"commit": commit}
+            else:
+                done = cur.get("done", []) if cur.get("commit_partial") == commit else []
+                cur = {"commit": cur.get("commit"), "commit_partial": commit, "done": done + [path]}
+            atomic_json(st.cursor_path, cur)
+        if not self.stop:
+            tip = G.out("rev-parse", f"origin/{S.BRANCH}", cwd=st.jobs)
+            if cur.get("commit") != tip:
+                atomic_json(st.cursor_path, {"commit": tip})
+        pushed_results |= self.collect_changes(st)
+        self.push(st.jobs)
+        if pushed_results:
+            self.push(st.results)
+
+    # ------------------------------------------------------------ cursor and work
+    def load_cursor(self, st: ProjectState) -> dict:
+        text = P.read_text(st.cursor_path)
+        if text:
+            try:
+                return json.loads(text)
+            except ValueError:
+                log.error("%s: unreadable cursor %s; starting after grund's last commit",
+                          st.proj, st.cursor_path)
+        # no cursor: a new working copy.  Everything up to grund's own last
+        # commit was handled by an earlier grund (it commits after each command).
+        last = G.out("log", "-1", "--format=%H", f"--author={S.grund_email(self.server)}",
+                     f"origin/{S.BRANCH}", cwd=st.jobs)
+        cur = {"commit": last or None}
+        atomic_json(st.cursor_path, cur)
+        return cur
+
+    def worklist(self, st: ProjectState, cur: dict) -> list[tuple[str, str]]:
+        start = cur.get("commit")
+        rng = [f"{start}..origin/{S.BRANCH}"] if start else [f"origin/{S.BRANCH}"]
+        raw = G.git("log", "-z", "--reverse", "--no-merges", "--no-renames",
+                    "--format=%x01%H %ae", "--name-only", "--diff-filter=AM", *rng, cwd=st.jobs)
+        work: list[tuple[str, str]] = []
+        commit, skip = "", True
+        me = S.grund_email(self.server)
+        for tok in raw.decode("utf-8", "surrogateescape").split("\0"):
+            tok = tok.lstrip("\n")
+            if tok.startswith("\x01"):
+                commit, email = tok[1:].split(" ", 1)
+                skip = email == me
+            elif tok and not skip:
+                m = P.CMD_PATH_RE.match(tok)
+                if m and m.group(3) == st.proj or m and m.group(4) == "newproj-server":
+                    work.append((commit, tok))
+        return work
+
+    def merge(self, wc: str) -> None:
+        """Bring origin's new commits in; running jobs' files are left alone."""
+        G.git("merge", "-q", "--no-edit", f"origin/{S.BRANCH}", cwd=wc, env=self.env)
+
+    def push(self, wc: str) -> None:
+        if G.out("rev-list", "--count", f"origin/{S.BRANCH}..HEAD", cwd=wc) == "0":
+            return
+        for attempt in range(PUSH_TRIES):
+            try:
+                G.git("push", "-q", "origin", f"HEAD:refs/heads/{S.BRANCH}", cwd=wc)
+                return
+            except G.GitError as e:
+                if "rejected" not in e.stderr and "fetch first" not in e.stderr:
+                    raise
+                # a client pushed meanwhile: take its commits and try again
+                G.git("fetch", "-q", "origin", cwd=wc)
+                self.merge(wc)
+        raise GruntError(f"could not push {wc}: the repository kept moving on")
+
+    # ------------------------------------------------------------ one command
+    def command(self, st: ProjectState, path: str, resumed: bool) -> bool:
+        m = P.CMD_PATH_RE.match(path)
+        assert m
+        folder, jid, proj, cmd = m.groups()
+        jobdir = os.path.join(st.jobs, folder, jid, proj)
+        if not os.path.isdir(jobdir):
+            log.info("%s: %s: job is gone, skipping %s", st.proj, jid, cmd)
+            return False
+        content = P.read_text(os.path.join(jobdir, f"grcmd.{cmd}")) or ""
+        log.info("%s: %s %s%s", st.proj, cmd, jid, " (resumed after a crash)" if resumed else "")
+        results = False
+        if cmd in ("update", "results"):
+            files = [ln for ln in content.splitlines() if ln.strip()]
+            if len(files) == 1 and P.parse_ts(files[0]):
+                files = []
+            results = self.copy_results(st, folder, jid, jobdir, files)
+        elif cmd in ("delete", "archive", "nuke"):
+            return self.move(st, folder, jid, proj, cmd)
+        elif cmd == "newproj-server":
+            name = content.strip()
+            try:
+                existed = S.create_project(self.server, name)
+                self.joblog(jobdir, f"newproj-server {name}: {'exists' if existed else 'created'}")
+            except GruntError as e:
+                self.joblog(jobdir, f"newproj-server {name}: {e}")
+        elif cmd == "submit" and resumed and self.submitted(jobdir):
+            self.joblog(jobdir, "submit: grund was interrupted after submitting; not submitted again")
+        else:
+            before = self.finished(jobdir) and self.submitted(jobdir)
+            self.grunter(jobdir, cmd)
+            if not before and self.submitted(jobdir) and self.finished(jobdir):
+                results = self.copy_results(st, folder, jid, jobdir, [])  # it ended already
+        self.commit_job(st, jobdir, f"{cmd} {jid}")
+        return results
+
+    def submitted(self, jobdir: str) -> bool:
+        return any(os.path.exists(os.path.join(jobdir, f))
+                   for f in (P.SLURMID, P.PID, P.START, P.ERROR, P.END))
+
+    def grunter(self, jobdir: str, cmd: str) -> tuple[int, str]:
+        if not os.path.isfile(os.path.join(jobdir, "grunter.py")):
+            msg = "no grunter.py in the job: add grunter.py to the project and submit again"
+            if cmd == "submit":
+                P.write_atomic(os.path.join(jobdir, P.ERROR), msg + "\n")
+            self.joblog(jobdir, f"{cmd}: {msg}")
+            return 127, ""
+        try:
+            p = subprocess.run(runtime.grunter_argv(self.rt, cmd), cwd=jobdir,
+                               stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=GRUNTER_TIMEOUT, start_new_session=True)
+            rc, out, err = p.returncode, p.stdout.decode("utf-8", "replace"), \
+                p.stderr.decode("utf-8", "replace")
+        except subprocess.TimeoutExpired as e:
+            rc, out = -1, (e.stdout or b"").decode("utf-8", "replace")
+            err = f"grunter.py {cmd} took longer than {GRUNTER_TIMEOUT} s and was stopped\n"
+        self.joblog(jobdir, f"grunter.py {cmd}: exit {rc}", out + err)
+        if cmd == "submit" and rc != 0 and not os.path.exists(os.path.join(jobdir, P.ERROR)):
+            last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
+            P.write_atomic(os.path.join(jobdir, P.ERROR),
+                           f"grunter.py submit failed (exit {rc})" + (f": {last}" if last else "") + "\n")
+        return rc, out
+
+    def joblog(self, jobdir: str, line: str, text: str = "") -> None:
+        with open(os.path.join(jobdir, P.LOG), "a", encoding="utf-8") as f:
+            f.write(f"{P.now_ts()} {line}\n")
+            if text.strip():
+                f.write("".join(f"  {ln}\n" for ln in text.rstrip("\n").splitlines()))
+
+    def write_list(self, jobdir: str) -> None:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["File", "Size", "Modified"])
+        for rel, st in walk_files(jobdir):
+            if rel.startswith(("job.", P.CMD_PREFIX)) and "/" not in rel:
+                continue
+            ts = time.strftime(P.TS_FORMAT, time.gmtime(st.st_mtime))
+            w.writerow([rel, st.st_size, ts])
+        P.write_atomic(os.path.join(jobdir, P.LIST), buf.getvalue())
+
+    def commit_job(self, st: ProjectState, jobdir: str, msg: str) -> None:
+        self.write_list(jobdir)
+        rel = os.path.relpath(jobdir, st.jobs)
+        G.git("add", "-A", "-f", "--", f"{rel}/job.*", cwd=st.jobs)
+        self.commit(st.jobs, msg)
+
+    def commit(self, wc: str, msg: str) -> bool:
+        if G.ok("diff", "--cached", "--quiet", cwd=wc):
+            return False
+        S.commit(wc, self.server, msg)
+        return True
+
+    # ------------------------------------------------------------ core commands
+    def move(self, st: ProjectState, folder: str, jid: str, proj: str, cmd: str) -> bool:
+        jobdir = os.path.join(st.jobs, folder, jid, proj)
+        if cmd in ("delete", "nuke") and not self.finished(jobdir):
+            self.grunter(jobdir, "cancel")
+        target = None if cmd == "nuke" else {"delete": "delete", "archive": "archive"}[cmd]
+        if target == folder:
+            return False
+        for wc in (st.jobs, st.results):
+            src = os.path.join(wc, folder, jid)
+            if not os.path.isdir(src):
+                continue
+            if target is None:
+                G.git("rm", "-r", "-q", "-f", "--ignore-unmatch", "--", f"{folder}/{jid}", cwd=wc)
+                shutil.rmtree(src, ignore_errors=True)
+            else:
+                dst = os.path.join(wc, target, jid)
+                if os.path.exists(dst):
+                    log.error("%s: cannot %s %s: %s exists", st.proj, cmd, jid, dst)
+                    return False
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                G.git("add", "-A", "-f", "--", f"{folder}/{jid}", cwd=wc)
+                G.git("mv", "-k", f"{folder}/{jid}", f"{target}/{jid}", cwd=wc)
+                if os.path.isdir(src):  # untracked leftovers that git mv left behind
+                    shutil.move(src, dst + ".rest")
+                    for name in os.listdir(dst + ".rest"):
+                        shutil.move(os.path.join(dst + ".rest", name), os.path.join(dst, name))
+                    os.rmdir(dst + ".rest")
+                if wc == st.jobs:
+                    self.joblog(os.path.join(dst, proj), f"{cmd}: moved from {folder}/ to {target}/")
+                    G.git("add", "-f", "--", f"{target}/{jid}/{proj}/{P.LOG}", cwd=wc)
+            self.commit(wc, f"{cmd} {jid}")
+        return os.path.isdir(os.path.join(st.results, ".git"))
+
+    def finished(self, jobdir: str) -> bool:
+        from .jobs import FINISHED, load
+        parts = jobdir.rstrip("/").split("/")
+        j = load(jobdir, parts[-2], parts[-1], parts[-3])
+        return j.status in FINISHED or not self.submitted(jobdir)
+
+    def copy_results(self, st: ProjectState, folder: str, jid: str, jobdir: str,
+                     files: list[str]) -> bool:
+        if not files:
+            rc, out = self.grunter(jobdir, "results")
+            files = [ln.strip() for ln in out.splitlines() if ln.strip()] if rc == 0 else []
+            if rc != 0:
+                files = self.new_files(st, jobdir)
+        dest_root = os.path.join(st.results, folder, jid, os.path.basename(jobdir))
+        real_job = os.path.realpath(jobdir)
+        copied, refused = [], []
+        for name in files:
+            for rel in self.expand(jobdir, name):
+                src = os.path.join(jobdir, rel)
+                norm = os.path.normpath(rel)
+                if (os.path.isabs(rel) or norm.startswith("..") or
+                        not os.path.realpath(src).startswith(real_job + os.sep)):
+                    refused.append(rel)
+                    continue
+                if not os.path.isfile(src) or os.path.basename(norm).startswith(("job.", P.CMD_PREFIX)) \
+                        and "/" not in norm:
+                    continue
+                dst = os.path.join(dest_root, norm)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copyfile(src, dst)
+                copied.append(norm)
+        if refused:
+            self.joblog(jobdir, "results: refused paths outside the job: " + ", ".join(refused))
+        self.joblog(jobdir, f"results: copied {len(copied)} file(s)")
+        if not copied:
+            return False
+        G.git("add", "-A", "-f", "--", os.path.relpath(dest_root, st.results), cwd=st.results)
+        return self.commit(st.results, f"results {jid}")
+
+    def expand(self, jobdir: str, name: str) -> list[str]:
+        """A result name: a file, or a directory whose files are all taken."""
+        path = os.path.join(jobdir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            return [os.path.join(name, rel) for rel, _ in walk_files(path)]
+        return [name]
+
+    def new_files(self, st: ProjectState, jobdir: str) -> list[str]:
+        """Files the job made or changed: untracked or modified, job files aside."""
+        rel = os.path.relpath(jobdir, st.jobs)
+        raw = G.git("ls-files", "-z", "--others", "--modified", "--", rel, cwd=st.jobs)
+        out = []
+        for p in G.zsplit(raw):
+            r = os.path.relpath(p, rel)
+            if not r.startswith(("job.", P.CMD_PREFIX)) and r not in out:
+                out.append(r)
+        return out
+
+    def collect_changes(self, st: ProjectState) -> bool:
+        """Commit job files the running jobs wrote; finish jobs that ended."""
+        G.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*", cwd=st.jobs)
+        staged = G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=st.jobs))
+        if not staged:
+            return False
+        ended = sorted({os.path.dirname(p) for p in staged
+                        if os.path.basename(p) == P.END or P.TASK_FILE_RE.match(os.path.basename(p))
+                        and os.path.basename(p).endswith(".end")})
+        self.commit(st.jobs, "job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
+        results = False
+        for rel in ended:
+            jobdir = os.path.join(st.jobs, rel)
+            if not self.finished(jobdir):
+                continue
+            folder, jid, _ = rel.split("/")
+            log.info("%s: %s ended", st.proj, jid)
+            if os.path.exists(os.path.join(jobdir, P.SLURMID)):
+                self.grunter(jobdir, "status")
+            results |= self.copy_results(st, folder, jid, jobdir, [])
+            self.commit_job(st, jobdir, f"ended {jid}")
+        return results
+
+
+def walk_files(top: str):
+    """(relative path, stat) of every file below top, symlinks not followed."""
+    for d, dirs, files in os.walk(top):
+        dirs[:] = sorted(x for x in dirs if x != ".git")
+        for f in sorted(files):
+            p = os.path.join(d, f)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield os.path.relpath(p, top), st
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="grund", description="grunt's daemon on the server")
+    ap.add_argument("action", nargs="?", choices=["run", "restart"], default="run",
+                    help="restart: stop a running grund first")
+    ap.add_argument("--once", action="store_true", help="process everything pending and exit")
+    ap.add_argument("--interval", type=float, default=float(os.environ.get("GRUND_INTERVAL", 5)),
+                    help="seconds between checks when nothing wakes grund (default 5)")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s grund: %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+    try:
+        server = config.default_server()
+        d = Grund(server, a.interval, a.once)
+        d.lock(restart=a.action == "restart")
+        return d.run()
+    except GruntError as e:
+        print(f"grund: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            print("grund: error: no space left on device", file=sys.stderr)
+        else:
+            print(f"grund: error: {e}", file=sys.stderr)
+        return 1

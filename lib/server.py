@@ -1,0 +1,112 @@
+"""The server's repositories: creating a project, grund's working copies."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+
+from . import config, git as G, protocol as P
+
+BRANCH = "main"
+GRUND_NAME = "grund"
+
+
+def grund_email(server: str) -> str:
+    return f"grund@{server}"
+
+
+def grund_env(server: str) -> dict[str, str]:
+    e = grund_email(server)
+    return {"GIT_AUTHOR_NAME": GRUND_NAME, "GIT_AUTHOR_EMAIL": e,
+            "GIT_COMMITTER_NAME": GRUND_NAME, "GIT_COMMITTER_EMAIL": e}
+
+
+def bare_path(server: str, proj: str, kind: str) -> str:
+    return os.path.join(config.home(), config.bare_relpath(server, proj, kind))
+
+
+def wc_path(server: str, proj: str, kind: str) -> str:
+    return os.path.join(config.server_root(server), proj, kind)
+
+
+def fifo_path(server: str) -> str:
+    return os.path.join(config.server_root(server), "grund.fifo")
+
+
+def projects(server: str) -> list[str]:
+    base = os.path.join(config.grunt_dir(), "bb", server)
+    try:
+        return sorted(e.name for e in os.scandir(base)
+                      if P.PROJ_RE.match(e.name) and os.path.isdir(os.path.join(e.path, "jobs.git")))
+    except FileNotFoundError:
+        return []
+
+
+def hook_text(server: str) -> str:
+    fifo = shlex.quote(fifo_path(server))
+    return ("#!/bin/sh\n"
+            "# installed by grunt newproj: wake grund up.  Opening a FIFO read-write\n"
+            "# never blocks, so a push never waits, whether grund runs or not.\n"
+            f"F={fifo}\n"
+            '[ -p "$F" ] && printf x 1<>"$F"\n'
+            "exit 0\n")
+
+
+def commit(wc: str, server: str, msg: str) -> None:
+    G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg,
+          cwd=wc, env=grund_env(server))
+
+
+def create_project(server: str, proj: str) -> bool:
+    """Create the bare repos and grund's working copies; False if they existed.
+
+    Safe to run again: it completes whatever a previous run left undone.
+    """
+    config.check_name("project", proj)
+    old = os.umask(0o077)  # repos are private to the user
+    try:
+        existed = True
+        for kind in ("jobs", "results"):
+            bare = bare_path(server, proj, kind)
+            if not os.path.isdir(os.path.join(bare, "objects")):
+                existed = False
+                os.makedirs(os.path.dirname(bare), exist_ok=True)
+                _init_bare(bare, server, proj, kind)
+            G.git("config", "receive.denyNonFastForwards", "true", cwd=bare)
+            G.git("config", "receive.denyDeletes", "true", cwd=bare)
+        P.write_atomic(os.path.join(bare_path(server, proj, "jobs"), "hooks", "post-receive"),
+                       hook_text(server), mode=0o700)
+        for kind in ("jobs", "results"):
+            ensure_wc(server, proj, kind)
+        return existed
+    finally:
+        os.umask(old)
+
+
+def _init_bare(bare: str, server: str, proj: str, kind: str) -> None:
+    """A bare repo whose first commit holds the folder layout."""
+    tmp = bare + ".new"
+    G.git("init", "-q", "--bare", "-b", BRANCH, tmp)
+    with tempfile.TemporaryDirectory(prefix="grunt-init.") as seed:
+        G.git("init", "-q", "-b", BRANCH, seed)
+        for folder in P.FOLDERS:
+            os.makedirs(os.path.join(seed, folder))
+            P.write_atomic(os.path.join(seed, folder, ".keep"), "")
+        G.git("add", "-A", cwd=seed)
+        commit(seed, server, f"new {kind} repository for {proj} on {server}")
+        G.git("push", "-q", tmp, f"HEAD:refs/heads/{BRANCH}", cwd=seed)
+    os.replace(tmp, bare)
+
+
+def ensure_wc(server: str, proj: str, kind: str) -> str:
+    """grund's working copy of a project's repo, cloned when missing."""
+    wc = wc_path(server, proj, kind)
+    if not os.path.isdir(os.path.join(wc, ".git")):
+        os.makedirs(os.path.dirname(wc), exist_ok=True)
+        tmp = wc + ".new"
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        G.git("clone", "-q", bare_path(server, proj, kind), tmp)
+        os.replace(tmp, wc)
+    return wc
