@@ -143,8 +143,18 @@ class Grund:
     def run(self) -> int:
         runtime.install(self.rt)
         self.open_fifo()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self.on_signal)
+        old = {sig: signal.signal(sig, self.on_signal)
+               for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        try:
+            return self.loop()
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            os.close(self.fifo_r)
+            os.close(self.fifo_w)
+            self.lockf.close()
+
+    def loop(self) -> int:
         log.info("grund %d serving %s (%s), every %.1f s", os.getpid(), self.server,
                  self.root, self.interval)
         for proj in S.projects(self.server):
