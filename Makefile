@@ -1,0 +1,40 @@
+# grunt: make demo | make test | make bench | make dist | make install
+PYTHON ?= python3
+PREFIX ?= $(HOME)/bin
+
+.PHONY: test deps demo bench dist install check clean
+
+## run the test suite (installs what the tests need first)
+test: deps
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+
+## install test dependencies: openssh-server, Slurm + munge (apt, as root), pytest (pip)
+deps:
+	@bash tests/install-deps.sh
+
+## the whole loop on this machine: temp homes, newproj, grund, submit, wait, update, jobs, out, diff
+demo:
+	@bash tests/demo.sh
+
+## timings over a real loopback sshd (needs root for the server user)
+bench: deps
+	$(PYTHON) tests/bench.py
+
+## single-file executables: dist/grunt and dist/grund (copy them into ~/bin)
+dist:
+	@rm -rf dist && mkdir -p dist/build
+	@for t in grunt grund; do \
+	  mkdir -p dist/build/$$t && cp -r lib dist/build/$$t/ && rm -rf dist/build/$$t/lib/__pycache__ && \
+	  sed -n '/^import os/,$$p' $$t | grep -v '^sys.path.insert' > dist/build/$$t/__main__.py && \
+	  $(PYTHON) -m zipapp dist/build/$$t -o dist/$$t -p '/usr/bin/env python3' || exit 1; \
+	done
+	@rm -rf dist/build && ls -l dist
+
+install: dist
+	mkdir -p $(PREFIX) && cp dist/grunt dist/grund $(PREFIX)/ && echo "installed grunt and grund in $(PREFIX)"
+
+check:
+	$(PYTHON) -m compileall -q lib grunt grund grunter_example.py
+
+clean:
+	rm -rf dist .pytest_cache && find . -name __pycache__ -prune -exec rm -rf {} +
