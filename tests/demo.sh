@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# make demo: the whole grunt loop on this one machine, no cluster needed.
+# Two temporary homes stand for the laptop and the cluster; the "remote" is the
+# cluster home's path (local transport).  Jobs run as background processes.
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+D=$(mktemp -d /tmp/grunt-demo.XXXXXX)
+SRV=$D/cluster-home
+CLI=$D/laptop-home
+GRUND_PID=
+cleanup() {
+  [ -n "$GRUND_PID" ] && kill "$GRUND_PID" 2>/dev/null && wait "$GRUND_PID" 2>/dev/null
+  rm -rf "$D"
+}
+trap cleanup EXIT
+mkdir -p "$SRV" "$CLI"
+echo demo > "$SRV/.grunt.defserver"
+echo demo > "$CLI/.grunt.defserver"
+export GIT_CONFIG_GLOBAL=$D/gitconfig GIT_CONFIG_NOSYSTEM=1
+git config --global user.name "Demo User"
+git config --global user.email demo@example.invalid
+git config --global init.defaultBranch main
+
+server() { (cd "$SRV" && HOME=$SRV "$@"); }
+laptop() { (cd "$CLI/hello" && HOME=$CLI "$@"); }
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+step "grunt newproj hello                      # on the cluster"
+server "$TOP/grunt" newproj hello
+step "grunt newproj hello $SRV    # on the laptop"
+(cd "$CLI" && HOME=$CLI "$TOP/grunt" newproj hello "$SRV")
+
+# the project: a git checkout with run.sh and grunter.py
+mkdir -p "$CLI/hello"
+cat > "$CLI/hello/run.sh" <<'EOS'
+echo "hello from the job, args: $*"
+sleep 1
+echo "$*" > result.txt
+EOS
+# the example runner, told to start jobs as plain processes (no Slurm here)
+sed 's/^RUNNER = .*/RUNNER = "local"/' "$TOP/grunter_example.py" > "$CLI/hello/grunter.py"
+(cd "$CLI/hello" && git init -q && git add run.sh grunter.py && git commit -qm "first version")
+
+step "grund &                                  # on the cluster"
+(cd "$SRV" && HOME=$SRV exec "$TOP/grund" --interval 1 -q) &
+GRUND_PID=$!
+
+step "grunt submit 1 2 3 -m 'first try'"
+JOB=$(laptop "$TOP/grunt" submit 1 2 3 -m 'first try')
+echo "$JOB"
+
+printf '\nwaiting for %s to finish' "$JOB"
+for _ in $(seq 60); do
+  if laptop "$TOP/grunt" jobs --json | python3 -c 'import json,sys; sys.exit(0 if all(j["status"] not in ("Pending","Running") for j in json.load(sys.stdin)) else 1)'; then
+    break
+  fi
+  printf .; sleep 1
+done
+echo
+
+step "grunt update $JOB"
+laptop "$TOP/grunt" update "$JOB"
+sleep 2
+step "grunt pull"
+laptop "$TOP/grunt" pull
+step "grunt jobs"
+laptop "$TOP/grunt" jobs
+step "grunt out $JOB"
+laptop "$TOP/grunt" out "$JOB"
+step "grunt ls $JOB"
+laptop "$TOP/grunt" ls "$JOB"
+step "cat gresults/$JOB/result.txt"
+cat "$CLI/hello/gresults/$JOB/result.txt"
+echo 'sleep 2' >> "$CLI/hello/run.sh"
+step "grunt diff $JOB                           # after editing run.sh"
+laptop "$TOP/grunt" diff "$JOB"
+printf '\ndemo done: the loop works on this machine.\n'
