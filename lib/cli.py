@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 
-from . import client as C, config, git as G, jobs as J, protocol as P, server as S
+from . import client as C, config, git as G, jobs as J, protocol as P, runtime, server as S
 from .errors import GruntError, UsageError
 from .remote import Remote
 from .term import table
@@ -598,9 +598,29 @@ def cmd_server(argv: list[str]) -> int:
     return 0
 
 
+# runs on the server, from its home: grunter.py queue in a job, as grund runs it
+_QUEUE_SH = 'cd "$1" || exit 1; exec python3 -c "$2" "$HOME/$3" grunter.py queue'
+
+
 def cmd_queue(argv: list[str]) -> int:
     _parser("queue").parse_args(argv)
-    raise GruntError("queue needs the Slurm runner on the server")
+    with C.Project.here() as pr:
+        pr.sync()
+        jobs = [j for j in _visible(J.scan(pr.jobs, ("active",)))
+                if os.path.isfile(os.path.join(j.path, "grunter.py"))]
+        if not jobs:
+            raise GruntError("queue runs the project's grunter.py on the server: submit a job first")
+        home = config.home()
+        job = os.path.relpath(S.wc_path(pr.server, pr.proj, "jobs"), home) + "/" + \
+            os.path.relpath(jobs[-1].path, pr.jobs)
+        rt = os.path.relpath(os.path.join(config.server_root(pr.server), "runtime"), home)
+        p = pr.remote.run(["sh", "-c", _QUEUE_SH, "grunt-queue", job, runtime.BOOTSTRAP, rt],
+                          check=False)
+        sys.stdout.write(p.stdout.decode("utf-8", "replace"))
+        if p.returncode != 0:
+            err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GruntError(f"queue failed on {pr.server}: {err[-1] if err else f'exit {p.returncode}'}")
+    return 0
 
 
 def cmd_help(argv: list[str]) -> int:
