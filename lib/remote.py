@@ -31,7 +31,10 @@ class Remote:
         try:
             return G.git(*args, cwd=cwd, input=input)
         except G.GitError as e:
-            if "[rejected]" in e.stderr or "non-fast-forward" in e.stderr or "fetch first" in e.stderr:
+            # "cannot lock ref": another push updated the branch between our
+            # push's check and its ref update (receive-pack's compare-and-swap)
+            if any(s in e.stderr for s in ("[rejected]", "non-fast-forward", "fetch first",
+                                           "cannot lock ref")):
                 raise PushRejected(f"push to {self.server} rejected: the server moved on") from None
             if "does not appear to be a git repository" in e.stderr and proj:
                 raise GruntError(f"project {proj} is missing on {self.server}: "
