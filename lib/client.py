@@ -1,6 +1,7 @@
 """The client's side of a project: its working copies, syncing and publishing."""
 from __future__ import annotations
 
+import fcntl
 import getpass
 import os
 import shutil
@@ -44,6 +45,10 @@ class Project:
         if not spec or not os.path.isdir(os.path.join(self.jobs, ".git")):
             raise GruntError(f"project {proj} is not set up for server {server}: "
                              f"run grunt newproj {proj} <remote>")
+        # one grunt command at a time per working copy: a second one (a sweep
+        # submitted with `&`) waits instead of failing on git's index.lock
+        self._lock = open(os.path.join(self.base, "lock"), "a")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.remote = Remote(spec, server)
         self._ident: dict[str, str] | None = None
 
@@ -54,6 +59,7 @@ class Project:
 
     def close(self) -> None:
         self.remote.close()
+        self._lock.close()
 
     def __enter__(self) -> "Project":
         return self
