@@ -19,6 +19,7 @@ import argparse
 import csv
 import errno
 import fcntl
+import glob
 import io
 import json
 import logging
@@ -478,6 +479,8 @@ class Grund:
 
     def collect_changes(self, st: ProjectState) -> bool:
         """Commit job files the running jobs wrote; finish jobs that ended."""
+        if not glob.glob(os.path.join(glob.escape(st.jobs), "active", "*", "*", "job.*")):
+            return False  # git add fails on a pathspec that matches no file
         G.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*", cwd=st.jobs)
         staged = G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=st.jobs))
         if not staged:
