@@ -95,8 +95,15 @@ class Project:
             try:
                 paths, msg = build()
                 G.git("add", "-A", "-f", "--", *paths, cwd=wc)
-                G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
-                      "-m", msg, cwd=wc, env=self.ident())
+                if G.ok("diff", "--cached", "--quiet", cwd=wc):
+                    # the same content again (a command repeated within the
+                    # second of its timestamp): grund acts on grcmd files that a
+                    # commit adds or changes, so one commit takes them out and
+                    # the next puts them back
+                    G.git("rm", "-r", "-q", "--cached", "--", *paths, cwd=wc)
+                    self._commit(wc, f"{msg} (again)")
+                    G.git("add", "-A", "-f", "--", *paths, cwd=wc)
+                self._commit(wc, msg)
                 self.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}",
                                 cwd=wc, proj=self.proj)
                 return msg
@@ -108,6 +115,10 @@ class Project:
                 raise
         raise GruntError(f"could not push to {self.server}: it kept moving on "
                          f"({PUSH_TRIES} tries); try again")
+
+    def _commit(self, wc: str, msg: str) -> None:
+        G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
+              "-m", msg, cwd=wc, env=self.ident())
 
     def _restore(self, wc: str, paths: list[str]) -> None:
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc, check=False)
