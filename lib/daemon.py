@@ -36,7 +36,6 @@ from . import config, git as G, protocol as P, runtime, server as S
 from .errors import GruntError
 
 log = logging.getLogger("grund")
-CORE = {"update", "results", "delete", "archive", "nuke", "newproj-server"}
 GRUNTER_TIMEOUT = 600
 PUSH_TRIES = 5
 
@@ -391,7 +390,7 @@ class Grund:
         jobdir = os.path.join(st.jobs, folder, jid, proj)
         if cmd in ("delete", "nuke") and not self.finished(jobdir):
             self.grunter(jobdir, "cancel")
-        target = None if cmd == "nuke" else {"delete": "delete", "archive": "archive"}[cmd]
+        target = None if cmd == "nuke" else cmd
         if target == folder:
             return False
         for wc in (st.jobs, st.results):
