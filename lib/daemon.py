@@ -406,7 +406,11 @@ class Grund:
                     log.error("%s: cannot %s %s: %s exists", st.proj, cmd, jid, dst)
                     return False
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                G.git("add", "-A", "-f", "--", f"{folder}/{jid}", cwd=wc)
+                # tracked changes and the job files; the job's outputs stay out
+                # of the jobs repo (results are copied to the results repo)
+                G.git("add", "-u", "--", f"{folder}/{jid}", cwd=wc)
+                if wc == st.jobs:
+                    G.git("add", "-f", "--", f"{folder}/{jid}/{proj}/job.*", cwd=wc)
                 G.git("mv", "-k", f"{folder}/{jid}", f"{target}/{jid}", cwd=wc)
                 if os.path.isdir(src):  # untracked leftovers that git mv left behind
                     shutil.move(src, dst + ".rest")
