@@ -41,6 +41,9 @@ if ROOT not in sys.path:
 
 from lib import cli, daemon  # noqa: E402
 
+# conftest.py star-imports this module: only the fixtures go along
+__all__ = ["grunt_hermetic", "core", "core_proj"]
+
 RUN_SH = 'echo "args: $*"\nmkdir -p out\necho "result of $*" > out/result.txt\n'
 
 

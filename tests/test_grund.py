@@ -6,6 +6,7 @@ import signal
 import time
 
 from fixture_core import GRUND, SERVER, git, wait_for
+from lib import daemon
 
 # run.sh that blocks (bounded) until the test creates `go` in the job directory
 WAIT_SH = ('touch "$HOME/started"\n'
@@ -45,7 +46,7 @@ def test_once_runs_each_command_exactly_once(core, core_proj):
 
 def test_grund_needs_a_server_name(core):
     os.unlink(os.path.join(core.srv, ".grunt.defserver"))
-    r = core._call(__import__("lib.daemon").daemon.main, ["--once", "-q"], None, core.srv)
+    r = core._call(daemon.main, ["--once", "-q"], None, core.srv)
     assert r.rc == 1 and r.err.startswith("grund: error: no server name set: create it with echo")
 
 
@@ -213,7 +214,6 @@ def test_grund_runs_only_grcmd_files_of_its_jobs(core, core_proj):
 
 
 def test_grund_merges_when_a_client_pushes_meanwhile(core, core_proj, monkeypatch):
-    from lib import daemon
     first = core.submit("1", cwd=core_proj)
     original = daemon.Grund.collect_changes
     pushed = []
