@@ -438,3 +438,10 @@ def test_archive_keeps_outputs_beside_tracked_files(core):
     assert got == ["grunter.py", "out/keep.txt", "out/made.txt", "out/sub/s.txt", "run.sh"]
     assert not os.path.exists(os.path.join(core.swc("p"), "active", jid))
     assert tracked(core.bare("p"), f"archive/{jid}/p/out") == [f"archive/{jid}/p/out/keep.txt"]
+
+
+def test_queue_needs_the_slurm_runner(core, core_proj):
+    r = core.grunt("queue", cwd=core_proj)
+    assert (r.rc, r.out) == (1, "")
+    assert r.err == "grunt: error: queue needs the Slurm runner on the server\n"
+    assert core.grunt("queue", "x", cwd=core_proj).rc == 2
