@@ -397,9 +397,10 @@ def cmd_out(argv: list[str]) -> int:
 def cmd_ls(argv: list[str]) -> int:
     with C.Project.here() as pr:
         pr.sync()
-        for j in _select(pr, argv):
+        jobs = _select(pr, argv)
+        for j in jobs:
             text = P.read_text(os.path.join(j.path, P.LIST))
-            if len(argv) != 1 or len(_select(pr, argv)) > 1:
+            if len(jobs) > 1:
                 _say(f"==> {j.id} <==")
             if text is None:
                 _say("(no job.list yet: grund writes it after the job's first command)")
@@ -501,7 +502,7 @@ def cmd_link(argv: list[str]) -> int:
 
 def cmd_unlink(argv: list[str]) -> int:
     with C.Project.here() as pr:
-        for jid in J.parse_ids(argv or [], config.prefix()) if argv else _usage_ids("unlink"):
+        for jid in J.parse_ids(argv, config.prefix()) if argv else _usage_ids("unlink"):
             path = _link_path(pr, jid)
             if os.path.islink(path):
                 os.unlink(path)
@@ -563,8 +564,7 @@ def _move_cmd(cmd: str, argv: list[str]) -> int:
                 raise GruntError(f"{busy[0].id} is {busy[0].status}: archive takes finished jobs "
                                  f"(cancel it first: grunt cancel {busy[0].id})")
         send_commands(pr, cmd, jobs)
-        verb = {"delete": "delete", "archive": "archive", "nuke": "nuke"}[cmd]
-        _say(f"asked grund on {pr.server} to {verb} {' '.join(j.id for j in jobs)}")
+        _say(f"asked grund on {pr.server} to {cmd} {' '.join(j.id for j in jobs)}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """The client's side of a project: its working copies, syncing and publishing."""
 from __future__ import annotations
 
+import fcntl
 import getpass
 import os
 import shutil
@@ -44,6 +45,10 @@ class Project:
         if not spec or not os.path.isdir(os.path.join(self.jobs, ".git")):
             raise GruntError(f"project {proj} is not set up for server {server}: "
                              f"run grunt newproj {proj} <remote>")
+        # one grunt command at a time per working copy: a second one (a sweep
+        # submitted with `&`) waits instead of failing on git's index.lock
+        self._lock = open(os.path.join(self.base, "lock"), "a")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.remote = Remote(spec, server)
         self._ident: dict[str, str] | None = None
 
@@ -54,6 +59,7 @@ class Project:
 
     def close(self) -> None:
         self.remote.close()
+        self._lock.close()
 
     def __enter__(self) -> "Project":
         return self
@@ -89,8 +95,15 @@ class Project:
             try:
                 paths, msg = build()
                 G.git("add", "-A", "-f", "--", *paths, cwd=wc)
-                G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
-                      "-m", msg, cwd=wc, env=self.ident())
+                if G.ok("diff", "--cached", "--quiet", cwd=wc):
+                    # the same content again (a command repeated within the
+                    # second of its timestamp): grund acts on grcmd files that a
+                    # commit adds or changes, so one commit takes them out and
+                    # the next puts them back
+                    G.git("rm", "-r", "-q", "--cached", "--", *paths, cwd=wc)
+                    self._commit(wc, f"{msg} (again)")
+                    G.git("add", "-A", "-f", "--", *paths, cwd=wc)
+                self._commit(wc, msg)
                 self.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}",
                                 cwd=wc, proj=self.proj)
                 return msg
@@ -102,6 +115,10 @@ class Project:
                 raise
         raise GruntError(f"could not push to {self.server}: it kept moving on "
                          f"({PUSH_TRIES} tries); try again")
+
+    def _commit(self, wc: str, msg: str) -> None:
+        G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
+              "-m", msg, cwd=wc, env=self.ident())
 
     def _restore(self, wc: str, paths: list[str]) -> None:
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc, check=False)

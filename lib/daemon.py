@@ -19,6 +19,7 @@ import argparse
 import csv
 import errno
 import fcntl
+import glob
 import io
 import json
 import logging
@@ -35,7 +36,6 @@ from . import config, git as G, protocol as P, runtime, server as S
 from .errors import GruntError
 
 log = logging.getLogger("grund")
-CORE = {"update", "results", "delete", "archive", "nuke", "newproj-server"}
 GRUNTER_TIMEOUT = 600
 PUSH_TRIES = 5
 
@@ -390,7 +390,7 @@ class Grund:
         jobdir = os.path.join(st.jobs, folder, jid, proj)
         if cmd in ("delete", "nuke") and not self.finished(jobdir):
             self.grunter(jobdir, "cancel")
-        target = None if cmd == "nuke" else {"delete": "delete", "archive": "archive"}[cmd]
+        target = None if cmd == "nuke" else cmd
         if target == folder:
             return False
         for wc in (st.jobs, st.results):
@@ -406,7 +406,11 @@ class Grund:
                     log.error("%s: cannot %s %s: %s exists", st.proj, cmd, jid, dst)
                     return False
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
-                G.git("add", "-A", "-f", "--", f"{folder}/{jid}", cwd=wc)
+                # tracked changes and the job files; the job's outputs stay out
+                # of the jobs repo (results are copied to the results repo)
+                G.git("add", "-u", "--", f"{folder}/{jid}", cwd=wc)
+                if wc == st.jobs:
+                    G.git("add", "-f", "--", f"{folder}/{jid}/{proj}/job.*", cwd=wc)
                 G.git("mv", "-k", f"{folder}/{jid}", f"{target}/{jid}", cwd=wc)
                 if os.path.isdir(src):  # untracked leftovers that git mv left behind
                     shutil.move(src, dst + ".rest")
@@ -478,6 +482,8 @@ class Grund:
 
     def collect_changes(self, st: ProjectState) -> bool:
         """Commit job files the running jobs wrote; finish jobs that ended."""
+        if not glob.glob(os.path.join(glob.escape(st.jobs), "active", "*", "*", "job.*")):
+            return False  # git add fails on a pathspec that matches no file
         G.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*", cwd=st.jobs)
         staged = G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=st.jobs))
         if not staged:

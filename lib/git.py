@@ -30,7 +30,10 @@ class GitError(GruntError):
         self.stdout = stdout
         self.stderr = stderr.decode("utf-8", "replace")
         first = next((ln for ln in self.stderr.splitlines() if ln.strip()), "")
-        super().__init__(f"git {argv[1] if len(argv) > 1 else ''} failed"
+        # the subcommand, not an option: `git -c x=y commit` is "git commit"
+        sub = next((a for prev, a in zip(argv, argv[1:])
+                    if not a.startswith("-") and prev not in ("-c", "-C")), "")
+        super().__init__(f"git {sub} failed"
                          + (f": {first.strip()}" if first else f" (exit {returncode})"))
 
 

@@ -1,0 +1,1 @@
+from fixture_core import *  # noqa

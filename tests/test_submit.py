@@ -1,0 +1,181 @@
+"""grunt submit: the snapshot, the job files, errors, names, concurrent clients."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from fixture_core import GRUNT, PREFIX, SERVER, git
+
+
+def ls_tree(wc, rel):
+    """{path: mode} of a folder in a working copy's HEAD."""
+    raw = subprocess.run(["git", "ls-tree", "-r", "-z", "HEAD", "--", rel], cwd=wc, check=True,
+                         capture_output=True).stdout.decode()
+    out = {}
+    for entry in filter(None, raw.split("\0")):
+        meta, path = entry.split("\t", 1)
+        out[os.path.relpath(path, rel)] = meta.split()[0]
+    return out
+
+
+def test_submit_ships_the_working_tree(core):
+    names = {"a b.txt": "spaces\n", "ünïcødé.txt": "unicode\n", "new\nline.txt": "newline\n",
+             "sub dir/deep.py": "print(1)\n", ".gitignore": "ignored.txt\n"}
+    top = core.project("p", files=names)
+    os.symlink("sub dir/deep.py", os.path.join(top, "link.py"))
+    os.symlink("/nonexistent/data", os.path.join(top, "data"))
+    os.chmod(os.path.join(top, "run.sh"), 0o755)
+    git("add", "-A", cwd=top)
+    git("commit", "-q", "-m", "more", cwd=top)
+    core.newproj("p")
+    core.write(os.path.join(top, "run.sh"), "echo changed after commit\n")  # not committed
+    os.unlink(os.path.join(top, "a b.txt"))                               # deleted, not committed
+    core.write(os.path.join(top, "notes.txt"), "untracked\n")
+    core.write(os.path.join(top, "ignored.txt"), "ignored\n")
+    head = git("rev-parse", "HEAD", cwd=top)
+    r = core.grunt("submit", "--lr", "0.1", "two words", "-m", "first try", cwd=top).ok()
+    jid = r.out.strip()
+    assert re.fullmatch(PREFIX + r"\d{6}", jid) and jid == "ali000001"
+    assert r.err == "grunt: warning: not shipped (untracked): notes.txt\n"
+    files = ls_tree(core.cwc("p"), f"active/{jid}/p")
+    assert files == {
+        "grunter.py": "100644", "run.sh": "100755", "ünïcødé.txt": "100644",
+        "new\nline.txt": "100644", "sub dir/deep.py": "100644", ".gitignore": "100644",
+        "link.py": "120000", "data": "120000",
+        "job.message": "100644", "job.submit": "100644", "job.args": "100644",
+        "job.server": "100644", "grcmd.submit": "100644"}
+    job = core.cjob(jid)
+    assert core.read(os.path.join(job, "run.sh")) == "echo changed after commit\n"
+    assert os.readlink(os.path.join(job, "link.py")) == "sub dir/deep.py"
+    assert os.readlink(os.path.join(job, "data")) == "/nonexistent/data"
+    assert core.read(os.path.join(job, "new\nline.txt")) == "newline\n"
+    assert core.read(os.path.join(job, "job.message")) == "first try\n"
+    assert core.read(os.path.join(job, "job.args")) == "--lr\n0.1\ntwo words\n"
+    assert core.read(os.path.join(job, "job.server")) == SERVER + "\n"
+    ts = core.read(os.path.join(job, "job.submit"))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\n", ts)
+    assert core.read(os.path.join(job, "grcmd.submit")) == ts
+    # it reached the server, and the project itself is untouched
+    assert git("rev-parse", "main", cwd=core.bare("p")) == git("rev-parse", "HEAD", cwd=core.cwc("p"))
+    assert git("rev-parse", "HEAD", cwd=top) == head
+    assert git("status", "--porcelain", cwd=core.cwc("p")) == ""
+    # the next id
+    assert core.submit(cwd=top) == "ali000002"
+
+
+def test_submit_ships_untracked_grunter(core):
+    top = core.project("p")
+    git("rm", "-q", "--cached", "grunter.py", cwd=top)
+    git("commit", "-q", "-m", "grunter not tracked", cwd=top)
+    core.newproj("p")
+    r = core.grunt("submit", "-m", "m", cwd=top).ok()
+    assert r.err == ""
+    assert "grunter.py" in ls_tree(core.cwc("p"), f"active/{r.out.strip()}/p")
+
+
+def test_submit_with_no_args_and_glued_message(core, core_proj):
+    jid = core.grunt("submit", "-mquick", cwd=core_proj).ok().out.strip()
+    assert core.read(os.path.join(core.cjob(jid), "job.args")) == ""
+    assert core.read(os.path.join(core.cjob(jid), "job.message")) == "quick\n"
+    core.grund()
+    j = core.jobs(cwd=core_proj)[jid]
+    assert (j["args"], j["message"], j["status"]) == ([], "quick", "Done")
+
+
+def test_submit_prefix_file(core, core_proj):
+    core.write(os.path.join(core.cli, ".grunt.prefix"), "xyz\n")
+    assert core.submit(cwd=core_proj) == "xyz000001"
+    core.write(os.path.join(core.cli, ".grunt.prefix"), "TOOLONG\n")
+    r = core.grunt("submit", "-m", "m", cwd=core_proj)
+    assert r.rc == 1 and "~/.grunt.prefix must hold three lowercase letters" in r.err
+
+
+@pytest.mark.parametrize("argv, rc, msg", [
+    (["a", "b"], 2, "grunt: error: a message is required: grunt submit [args...] -m 'why'\n"),
+    (["-m", "why", "a"], 2, "grunt: error: -m 'message' must come last: grunt submit [args...] -m 'why'\n"),
+    (["a", "-m", "  "], 2, "grunt: error: the message is empty: grunt submit [args...] -m 'why'\n"),
+    (["a\nb", "-m", "m"], 2, "grunt: error: job arguments cannot contain newlines "
+                             "(job.args holds one per line)\n"),
+])
+def test_submit_usage_errors(core, core_proj, argv, rc, msg):
+    before = git("rev-parse", "HEAD", cwd=core.cwc("p"))
+    r = core.grunt("submit", *argv, cwd=core_proj)
+    assert (r.rc, r.out, r.err) == (rc, "", msg)
+    assert git("rev-parse", "HEAD", cwd=core.cwc("p")) == before
+    assert git("status", "--porcelain", "--ignored", cwd=core.cwc("p")) == ""
+
+
+def test_submit_without_grunter(core):
+    top = core.project("p", grunter="")
+    core.newproj("p")
+    before = git("rev-parse", "HEAD", cwd=core.cwc("p"))
+    r = core.grunt("submit", "-m", "m", cwd=top)
+    assert r.rc == 1 and r.out == ""
+    assert r.err == (f"grunt: error: no grunter.py in {top}: copy grunter_example.py there "
+                     "as grunter.py (it tells grund how to run the job)\n")
+    assert git("rev-parse", "HEAD", cwd=core.cwc("p")) == before
+    assert git("status", "--porcelain", "--ignored", cwd=core.cwc("p")) == ""
+
+
+def test_submit_outside_a_checkout(core, core_proj):
+    plain = os.path.join(core.work, "plain")
+    os.makedirs(plain)
+    before = git("rev-parse", "HEAD", cwd=core.cwc("p"))
+    r = core.grunt("submit", "-m", "m", cwd=plain)
+    assert (r.rc, r.out) == (1, "")
+    assert r.err == (f"grunt: error: not a git checkout: {plain} "
+                     "(grunt works in a project under git)\n")
+    assert git("rev-parse", "HEAD", cwd=core.cwc("p")) == before
+    assert git("status", "--porcelain", "--ignored", cwd=core.cwc("p")) == ""
+
+
+def test_submit_not_set_up(core):
+    top = core.project("p")
+    r = core.grunt("submit", "-m", "m", cwd=top)
+    assert r.rc == 1
+    assert r.err == (f"grunt: error: project p is not set up for server {SERVER}: "
+                     "run grunt newproj p <remote>\n")
+
+
+def test_submit_failing_push_leaves_nothing_behind(core, core_proj):
+    before = git("rev-parse", "HEAD", cwd=core.cwc("p"))
+    hook = core.write(os.path.join(core.bare("p"), "hooks", "pre-receive"), "#!/bin/sh\nexit 1\n")
+    os.chmod(hook, 0o755)
+    r = core.grunt("submit", "-m", "m", cwd=core_proj)
+    assert r.rc == 1 and r.err.startswith(f"grunt: error: {SERVER}: git push failed")
+    assert r.err.count("\n") == 1
+    assert git("rev-parse", "HEAD", cwd=core.cwc("p")) == before
+    assert git("status", "--porcelain", "--ignored", cwd=core.cwc("p")) == ""
+
+
+@pytest.mark.parametrize("namefile", ["grunt.projname", "grunt.projnm"])
+def test_project_name_from_file(core, namefile):
+    top = core.project("checkout-dir", files={namefile: "named\n"})
+    core.newproj("named")
+    jid = core.submit(cwd=top)
+    assert os.path.isdir(core.cjob(jid, proj="named"))
+    core.grund()
+    assert core.jobs(cwd=top)[jid]["status"] == "Done"
+    assert core.read(os.path.join(core.sjob(jid, proj="named"), "job.out")) == "args: \n"
+
+
+def test_two_clients_submit_at_the_same_moment(core, core_proj):
+    other = os.path.join(core.tmp, "cli2")
+    core.write(os.path.join(other, ".grunt.defserver"), SERVER + "\n")
+    core.grunt("newproj", "p", core.srv, home=other).ok()
+    procs = [subprocess.Popen([GRUNT, "submit", f"{home[-4:]}-{i}", "-m", f"race {i}"],
+                              cwd=core_proj, env=core.env(home), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(3) for home in (core.cli, other)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, outs
+    ids = sorted(out.strip() for out, _ in outs)
+    assert ids == [f"ali{n:06d}" for n in range(1, 7)]
+    core.grund()
+    jobs = core.jobs(cwd=core_proj)
+    assert sorted(jobs) == ids
+    assert sorted(j["args"][0] for j in jobs.values()) == sorted(
+        f"{h}-{i}" for i in range(3) for h in ("/cli", "cli2"))
+    assert {j["status"] for j in jobs.values()} == {"Done"}
+    assert len(core.calls()) == 12  # submit and results, once each
