@@ -1,1 +1,2 @@
 from fixture_core import *  # noqa
+from fixture_sshd import *  # noqa

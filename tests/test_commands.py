@@ -440,8 +440,17 @@ def test_archive_keeps_outputs_beside_tracked_files(core):
     assert tracked(core.bare("p"), f"archive/{jid}/p/out") == [f"archive/{jid}/p/out/keep.txt"]
 
 
-def test_queue_needs_the_slurm_runner(core, core_proj):
+def test_queue_runs_grunter_queue_on_the_server(core, core_proj):
     r = core.grunt("queue", cwd=core_proj)
     assert (r.rc, r.out) == (1, "")
-    assert r.err == "grunt: error: queue needs the Slurm runner on the server\n"
+    assert r.err == ("grunt: error: queue runs the project's grunter.py on the server: "
+                     "submit a job first\n")
     assert core.grunt("queue", "x", cwd=core_proj).rc == 2
+    jid = core.submit(cwd=core_proj)
+    core.grund()
+    r = core.grunt("queue", cwd=core_proj)
+    # the test grunter knows no queue command: its own message comes back
+    assert r.rc == 1
+    assert r.err == f"grunt: error: queue failed on {core.server}: grunter: unknown command queue\n"
+    calls = core.read(os.path.join(core.srv, "grunter.calls")).splitlines()
+    assert calls[-1] == f"queue {jid}"
