@@ -478,7 +478,13 @@ class Grund:
 
     def collect_changes(self, st: ProjectState) -> bool:
         """Commit job files the running jobs wrote; finish jobs that ended."""
-        G.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*", cwd=st.jobs)
+        # `git add <pathspec>` fails when the pathspec matches nothing, which
+        # is the case once the last job has left active/: list first, add those
+        changed = G.git("ls-files", "-z", "--others", "--modified", "--",
+                        ":(glob)active/*/*/job.*", cwd=st.jobs)
+        if changed:
+            G.git("--literal-pathspecs", "add", "-A", "-f", "--pathspec-from-file=-",
+                  "--pathspec-file-nul", cwd=st.jobs, input=changed)
         staged = G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=st.jobs))
         if not staged:
             return False
