@@ -1,0 +1,1 @@
+from fixture_sshd import *  # noqa
