@@ -598,8 +598,15 @@ def cmd_server(argv: list[str]) -> int:
     return 0
 
 
-# runs on the server, from its home: grunter.py queue in a job, as grund runs it
-_QUEUE_SH = 'cd "$1" || exit 1; exec python3 -c "$2" "$HOME/$3" grunter.py queue'
+# runs on the server, from its home: grunter.py queue in a job, as grund runs it.
+# python3 is the program ssh starts (no sh in between), so a server without it
+# is reported as such.  argv: <runtime dir> <job dir> grunter.py queue
+_QUEUE_PY = ("import os, sys\n"
+             "rt, job = (os.path.abspath(a) for a in sys.argv[1:3])\n"
+             "if not os.path.isdir(job):\n"
+             "    sys.exit(f'{job} is not there yet (is grund running?)')\n"
+             "os.chdir(job)\n"
+             "sys.argv[1:3] = [rt]\n" + runtime.BOOTSTRAP)
 
 
 def cmd_queue(argv: list[str]) -> int:
@@ -614,7 +621,7 @@ def cmd_queue(argv: list[str]) -> int:
         job = os.path.relpath(S.wc_path(pr.server, pr.proj, "jobs"), home) + "/" + \
             os.path.relpath(jobs[-1].path, pr.jobs)
         rt = os.path.relpath(os.path.join(config.server_root(pr.server), "runtime"), home)
-        p = pr.remote.run(["sh", "-c", _QUEUE_SH, "grunt-queue", job, runtime.BOOTSTRAP, rt],
+        p = pr.remote.run(["python3", "-c", _QUEUE_PY, rt, job, "grunter.py", "queue"],
                           check=False)
         sys.stdout.write(p.stdout.decode("utf-8", "replace"))
         if p.returncode != 0:

@@ -3,27 +3,41 @@
 
 Measures `grunt submit`, `grunt jobs` and `grunt pull` through ssh, with connection
 reuse (the default) and without (GRUNT_SSH_MUX=0), against a bare `git push` of a
-comparable commit over the same ssh, all in this run.  Needs root (the server is a
-separate unix user) and openssh-server.
+comparable commit over the same ssh, all in this run, and counts the ssh logins
+each one costs.  grunt and grund are the single files of `make dist`, as users
+install them: the server side runs them as the server user, who may not be able
+to read this checkout.  Needs root (the server is a separate unix user) and
+openssh-server.
 """
 from __future__ import annotations
 
 import os
-import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HARNESS = os.path.join(TOP, "tests", "harness")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zipapps  # noqa: E402
+from fixture_sshd import Sshd, start_sshd  # noqa: E402
+
 N = int(os.environ.get("BENCH_N", "7"))
+SERVER = "benchsrv"
+FILES = 20   # small files in the project, and in the reference commit
 
 
-def sh(argv, **kw):
+def sh(argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
     kw.setdefault("check", True)
     return subprocess.run(argv, capture_output=True, text=True, **kw)
+
+
+def write_files(d: str, tag: str) -> None:
+    os.makedirs(d, exist_ok=True)
+    for i in range(FILES):
+        with open(os.path.join(d, f"f{i}.py"), "w") as f:
+            f.write(f"x = {i}  # {tag}\n" * 50)
 
 
 def main() -> int:
@@ -31,99 +45,117 @@ def main() -> int:
         print("bench: needs root and /usr/sbin/sshd (make deps)", file=sys.stderr)
         return 1
     state = tempfile.mkdtemp(prefix="grunt-bench.")
-    out = sh([os.path.join(HARNESS, "sshd-up.sh"), state], env=dict(os.environ, SSHUP_ALIAS="gbench")).stdout
-    env = {}
-    for line in out.splitlines():
-        k, v = line.removeprefix("export ").split("=", 1)
-        env[k] = v.strip("'")
+    s = start_sshd(state, ALIAS="gbench")
+    bindir = zipapps.build()
     try:
-        return run(env)
+        with ServerState(s):
+            return run(s, bindir)
     finally:
-        sh([os.path.join(HARNESS, "sshd-down.sh"), env["SSHD_STATE"]], check=False)
+        s.stop()
+        shutil.rmtree(bindir, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
 
 
-def run(env: dict) -> int:
-    srv_user, srv_home, alias = env["SSH_SERVER_USER"], env["SSH_SERVER_HOME"], env["SSH_ALIAS"]
+class ServerState:
+    """Leave the server home as it was: the server name file and grunt's dirs."""
+
+    def __init__(self, s: Sshd):
+        self.s = s
+        self.name_file = os.path.join(s.server_home, ".grunt.defserver")
+        self.grunt_dir = os.path.join(s.server_home, "grunt")
+
+    def __enter__(self) -> None:
+        self.old_name = open(self.name_file).read() if os.path.exists(self.name_file) else None
+        self.had_grunt = os.path.exists(self.grunt_dir)
+        self.s.as_server("sh", "-c", 'echo "$1" > "$HOME/.grunt.defserver"', "-", SERVER)
+
+    def __exit__(self, *exc: object) -> None:
+        ours = [os.path.join(self.grunt_dir, d, SERVER) for d in ("bb", "srv")]
+        self.s.as_server("rm", "-rf", "--", *ours,
+                         os.path.join(self.s.server_home, "bench-ref.git"))
+        if not self.had_grunt:   # and nobody else has put anything there meanwhile
+            self.s.as_server("rmdir", *(os.path.dirname(d) for d in ours), self.grunt_dir,
+                             check=False)
+        if self.old_name is None:
+            self.s.as_server("rm", "-f", self.name_file)
+        else:
+            self.s.as_server("sh", "-c", 'printf %s "$1" > "$HOME/.grunt.defserver"', "-",
+                             self.old_name)
+
+
+def run(s: Sshd, bindir: str) -> int:
+    grunt = os.path.join(bindir, "grunt")
     work = tempfile.mkdtemp(prefix="grunt-bench-client.")
-    os.chmod(work, 0o755)
-    server = "benchsrv"
-    proj = f"bench{os.getpid()}"
+    try:
+        proj = f"bench{os.getpid()}"
+        s.as_server(grunt, "newproj", proj)
+        home = os.path.join(work, "home")
+        os.makedirs(home)
+        with open(os.path.join(home, ".grunt.defserver"), "w") as f:
+            f.write(SERVER + "\n")
+        gitcfg = os.path.join(work, "gitconfig")
+        with open(gitcfg, "w") as f:
+            f.write("[user]\n\tname = Bench\n\temail = bench@example.invalid\n"
+                    "[init]\n\tdefaultBranch = main\n")
+        # nothing inherited may change what is measured (GRUNT_SSH_MUX, GIT_SSH_COMMAND, ...)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_"))}
+        base.update(HOME=home, GIT_CONFIG_GLOBAL=gitcfg, GIT_CONFIG_NOSYSTEM="1",
+                    GRUNT_SSH=s.ssh_command)
+        projdir = os.path.join(work, proj)
+        write_files(projdir, "project")
+        with open(os.path.join(projdir, "grunter.py"), "w") as f:
+            f.write("import sys\n")
+        for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+            sh(["git", *argv], cwd=projdir, env=base)
+        sh([grunt, "newproj", proj, s.alias], cwd=projdir, env=base)
 
-    def as_server(*argv):
-        return sh(["runuser", "-u", srv_user, "--", "env", f"HOME={srv_home}", *argv], cwd="/")
+        rows = [("git push (reference)", *reference_push(s, work, base))]
+        for label, extra in (("reuse", {}), ("no reuse", {"GRUNT_SSH_MUX": "0"})):
+            env = dict(base, **extra)
+            for cmd in (["submit", "1", "-m", "b"], ["jobs"], ["pull"]):
+                rows.append((f"grunt {cmd[0]} ({label})", *timed(s, [grunt, *cmd], projdir, env)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
-    as_server("sh", "-c", f"echo {server} > ~/.grunt.defserver")
-    as_server(os.path.join(TOP, "grunt"), "newproj", proj)
-    home = os.path.join(work, "home")
-    os.makedirs(home)
-    with open(os.path.join(home, ".grunt.defserver"), "w") as f:
-        f.write(server + "\n")
-    gitcfg = os.path.join(work, "gitconfig")
-    with open(gitcfg, "w") as f:
-        f.write("[user]\n\tname = Bench\n\temail = bench@example.invalid\n[init]\n\tdefaultBranch = main\n")
-    base = dict(os.environ, HOME=home, GIT_CONFIG_GLOBAL=gitcfg, GIT_CONFIG_NOSYSTEM="1",
-                GRUNT_SSH=f"ssh -F {env['SSH_CONFIG']}")
-    base.pop("GIT_SSH_COMMAND", None)
-    projdir = os.path.join(work, proj)
-    os.makedirs(projdir)
-    for i in range(20):
-        with open(os.path.join(projdir, f"f{i}.py"), "w") as f:
-            f.write(f"x = {i}\n" * 50)
-    with open(os.path.join(projdir, "grunter.py"), "w") as f:
-        f.write("import sys\n")
-    sh(["git", "init", "-q"], cwd=projdir, env=base)
-    sh(["git", "add", "-A"], cwd=projdir, env=base)
-    sh(["git", "commit", "-qm", "init"], cwd=projdir, env=base)
-    grunt = os.path.join(TOP, "grunt")
-    sh([grunt, "newproj", proj, alias], cwd=projdir, env=base)
-
-    def timed(argv, cwd, extra=None, n=N):
-        e = dict(base, **(extra or {}))
-        ts = []
-        for _ in range(n):
-            t = time.perf_counter()
-            p = subprocess.run(argv, cwd=cwd, env=e, capture_output=True, text=True)
-            ts.append(time.perf_counter() - t)
-            if p.returncode != 0:
-                raise SystemExit(f"bench: {' '.join(argv)} failed: {p.stderr.strip()}")
-        return statistics.median(ts) * 1000
-
-    # reference: a bare git push of a comparable commit (20 small files) over the same ssh
-    ref_repo = os.path.join(work, "ref")
-    as_server("git", "init", "-q", "--bare", f"{srv_home}/bench-ref.git")
-    sh(["git", "init", "-q", ref_repo], env=base)
-    sh(["git", "remote", "add", "origin", f"{alias}:bench-ref.git"], cwd=ref_repo, env=base)
-    ssh_cmd = base["GRUNT_SSH"]
-    ref_times = []
-    for k in range(N):
-        d = os.path.join(ref_repo, f"job{k}")
-        os.makedirs(d)
-        for i in range(20):
-            with open(os.path.join(d, f"f{i}.py"), "w") as f:
-                f.write(f"x = {i}\n" * 50)
-        sh(["git", "add", "-A"], cwd=ref_repo, env=base)
-        sh(["git", "commit", "-qm", f"c{k}"], cwd=ref_repo, env=base)
-        t = time.perf_counter()
-        sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=ref_repo,
-           env=dict(base, GIT_SSH_COMMAND=ssh_cmd))
-        ref_times.append(time.perf_counter() - t)
-    ref = statistics.median(ref_times) * 1000
-
-    rows = []
-    for label, extra in (("reuse", {}), ("no reuse", {"GRUNT_SSH_MUX": "0"})):
-        rows.append((f"grunt submit ({label})", timed([grunt, "submit", "1", "-m", "b"], projdir, extra)))
-        rows.append((f"grunt jobs ({label})", timed([grunt, "jobs"], projdir, extra)))
-        rows.append((f"grunt pull ({label})", timed([grunt, "pull"], projdir, extra)))
-    print(f"\ngrunt over ssh to 127.0.0.1 (median of {N}; reference = bare git push "
-          f"of a 20-file commit over the same ssh)\n")
-    print(f"{'operation':32s} {'ms':>8s} {'x git push':>11s}")
-    print(f"{'git push (reference)':32s} {ref:8.1f} {1.0:11.2f}")
-    for name, ms in rows:
-        print(f"{name:32s} {ms:8.1f} {ms / ref:11.2f}")
-    as_server("rm", "-rf", f"{srv_home}/bench-ref.git", f"{srv_home}/grunt/bb/{server}/{proj}",
-              f"{srv_home}/grunt/srv/{server}/{proj}")
-    sh(["rm", "-rf", work])
+    ref = rows[0][1]
+    print(f"\ngrunt (make dist) over ssh to 127.0.0.1, median of {N}; reference = bare git push "
+          f"of a {FILES}-file commit over the same ssh\n")
+    print(f"{'operation':28s} {'ms':>8s} {'x git push':>11s} {'ssh logins':>11s}")
+    for name, ms, logins in rows:
+        print(f"{name:28s} {ms:8.1f} {ms / ref:11.2f} {logins:11g}")
     return 0
+
+
+def timed(s: Sshd, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, float]:
+    """(median ms, ssh logins per run) of N runs of argv."""
+    ts = []
+    before = s.accepted()
+    for _ in range(N):
+        t = time.perf_counter()
+        p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+        ts.append(time.perf_counter() - t)
+        if p.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(argv)} failed: {p.stderr.strip()}")
+    return statistics.median(ts) * 1000, (s.accepted() - before) / N
+
+
+def reference_push(s: Sshd, work: str, base: dict[str, str]) -> tuple[float, float]:
+    """A plain git push of a commit of FILES new small files, N times."""
+    repo = os.path.join(work, "ref")
+    s.as_server("git", "init", "-q", "--bare", os.path.join(s.server_home, "bench-ref.git"))
+    sh(["git", "init", "-q", repo], env=base)
+    sh(["git", "remote", "add", "origin", f"{s.alias}:bench-ref.git"], cwd=repo, env=base)
+    env = dict(base, GIT_SSH_COMMAND=s.ssh_command)
+    ts = []
+    before = s.accepted()
+    for k in range(N):
+        write_files(os.path.join(repo, f"job{k}"), f"job {k}")
+        sh(["git", "add", "-A"], cwd=repo, env=base)
+        sh(["git", "commit", "-qm", f"c{k}"], cwd=repo, env=base)
+        t = time.perf_counter()
+        sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=repo, env=env)
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1000, (s.accepted() - before) / N
 
 
 if __name__ == "__main__":

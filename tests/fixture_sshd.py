@@ -12,6 +12,11 @@ tests/conftest.py does ``from fixture_sshd import *``.  Then:
   ``GIT_SSH_COMMAND`` and ``GRUNT_SSH_MUX``; returns the ``Sshd``.
 * ``start_sshd(dir, **knobs)``: another instance with ``SSHUP_<KNOB>``
   settings, for tests that need an odd server; stop it with ``.stop()``.
+* ``odd_sshd`` (session): an instance with two more ports whose sessions get a
+  PATH without git / without python3 (an ``OddSshd``).
+* Broken client sides of a good server: ``Sshd.stranger_key_config``,
+  ``Sshd.changed_host_key_config``, ``Sshd.unknown_host_key_config``, and
+  ``silent_port()``, a port that accepts TCP but never speaks SSH.
 
 Skips only when /usr/sbin/sshd is missing.
 """
@@ -21,18 +26,24 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import pytest
 
 HARNESS = Path(__file__).resolve().parent / "harness"
 SSHD_BIN = "/usr/sbin/sshd"
 OWNED_DIR = "grunt"   # under the server home; wiped by the session fixture
+# what an ssh session gets without PAM (sshd built-in)
+SSHD_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
 
-__all__ = ["Sshd", "start_sshd", "sshd", "grunt_ssh"]
+__all__ = ["Sshd", "OddSshd", "start_sshd", "free_port", "silent_port",
+           "sshd", "grunt_ssh", "odd_sshd"]
 
 
 @dataclass
@@ -105,9 +116,56 @@ class Sshd:
         os.chmod(path, 0o600)
         return str(path)
 
+    def stranger_key_config(self, d: str | os.PathLike[str]) -> str:
+        """A config in `d` whose only key is one the server does not know."""
+        key = Path(d, "stranger")
+        _keygen(key)
+        # IdentityFile adds up (ssh -i does not replace): the config's key must go
+        return self.write_config(Path(d, "cfg-stranger"), IdentityFile=str(key))
+
+    def changed_host_key_config(self, d: str | os.PathLike[str]) -> tuple[str, str]:
+        """(config, its known_hosts) that expect another host key for this server."""
+        other = Path(d, "other-host-key")
+        _keygen(other)
+        kh = Path(d, "known_hosts-changed")
+        kh.write_text(f"[127.0.0.1]:{self.port} "
+                      + " ".join(Path(f"{other}.pub").read_text().split()[:2]) + "\n")
+        return self.write_config(Path(d, "cfg-changed"), UserKnownHostsFile=str(kh),
+                                 StrictHostKeyChecking="yes"), str(kh)
+
+    def unknown_host_key_config(self, d: str | os.PathLike[str]) -> str:
+        """A config that knows no host key and must not learn one."""
+        kh = Path(d, "known_hosts-empty")
+        kh.write_text("")
+        return self.write_config(Path(d, "cfg-unknown"), UserKnownHostsFile=str(kh),
+                                 StrictHostKeyChecking="yes")
+
     def stop(self) -> None:
         subprocess.run([str(HARNESS / "sshd-down.sh"), self.state],
                        capture_output=True, check=False)
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
+                   check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A port where the kernel accepts TCP and nobody ever speaks SSH."""
+    silent = socket.socket()
+    try:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield silent.getsockname()[1]
+    finally:
+        silent.close()
 
 
 def _require_sshd() -> None:
@@ -163,3 +221,37 @@ def grunt_ssh(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> Sshd:
     for name in ("GIT_SSH_COMMAND", "GIT_SSH", "GRUNT_SSH_MUX", "GRUNT_SSH_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     return sshd
+
+
+class OddSshd(NamedTuple):
+    sshd: Sshd
+    nogit: int       # port whose ssh sessions find no git on PATH
+    nopython: int    # port whose ssh sessions find no python3 on PATH
+
+
+@pytest.fixture(scope="session")
+def odd_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OddSshd]:
+    """An sshd with two more ports whose sessions get a PATH without git / without python3."""
+    _require_sshd()
+    bins = {}
+    for name, tools in (("nogit", ["python3", "sh"]),
+                        ("nopython", ["git", "git-upload-pack", "git-receive-pack", "sh"])):
+        d = tempfile.mkdtemp(prefix=f"grunt-{name}.", dir="/tmp")   # the server user must read it
+        os.chmod(d, 0o755)
+        for tool in tools:
+            # from sshd's default session PATH, not ours (root's may hold a pyenv shim)
+            found = shutil.which(tool, path=SSHD_DEFAULT_PATH)
+            assert found, f"{tool} not on {SSHD_DEFAULT_PATH}"
+            os.symlink(found, f"{d}/{tool}")
+        bins[name] = d
+    nogit, nopython = free_port(), free_port()
+    extra = (f"ListenAddress 127.0.0.1:{nogit}\nListenAddress 127.0.0.1:{nopython}\n"
+             f"Match LocalPort {nogit}\n    SetEnv PATH={bins['nogit']}\n"
+             f"Match LocalPort {nopython}\n    SetEnv PATH={bins['nopython']}\n")
+    s = start_sshd(tmp_path_factory.mktemp("oddsshd"), EXTRA_CONFIG=extra)
+    try:
+        yield OddSshd(s, nogit, nopython)
+    finally:
+        s.stop()
+        for d in bins.values():
+            shutil.rmtree(d, ignore_errors=True)

@@ -17,24 +17,16 @@ from typing import Iterator
 
 import pytest
 
-from fixture_sshd import Sshd, start_sshd
+from fixture_sshd import OddSshd, Sshd, free_port, silent_port, start_sshd
 from lib import remote as remote_mod
 from lib.errors import UsageError
 from lib.git import git
 from lib.remote import PushRejected, Remote, RemoteError, explain
 
 SERVER = "blanca"
-# what an ssh session gets without PAM (sshd built-in)
-SSHD_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
 
 
 # ------------------------------------------------------------------ helpers
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def unique() -> str:
     return uuid.uuid4().hex[:8]
@@ -388,27 +380,18 @@ def test_unknown_hostname(grunt_ssh: Sshd) -> None:
 
 
 def test_connect_timeout(grunt_ssh: Sshd, monkeypatch: pytest.MonkeyPatch) -> None:
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)            # the kernel accepts TCP; nobody ever speaks SSH
-    try:
-        monkeypatch.setenv("GRUNT_SSH", f"{grunt_ssh.ssh_command} -p {silent.getsockname()[1]}")
+    with silent_port() as port:
+        monkeypatch.setenv("GRUNT_SSH", f"{grunt_ssh.ssh_command} -p {port}")
         monkeypatch.setenv("GRUNT_SSH_TIMEOUT", "1")
         t0 = time.monotonic()
         with Remote(grunt_ssh.alias, SERVER) as r:
             assert failure(r) == "cannot reach blanca (ssh: Connection timed out)"
         assert time.monotonic() - t0 < 4
-    finally:
-        silent.close()
 
 
 def test_key_not_authorized(grunt_ssh: Sshd, tmp_path: Path,
                             monkeypatch: pytest.MonkeyPatch) -> None:
-    key = tmp_path / "stranger"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    # IdentityFile adds up (ssh -i does not replace): the config's key must go
-    cfg = grunt_ssh.write_config(tmp_path / "cfg", IdentityFile=str(key))
-    monkeypatch.setenv("GRUNT_SSH", f"ssh -F {cfg}")
+    monkeypatch.setenv("GRUNT_SSH", f"ssh -F {grunt_ssh.stranger_key_config(tmp_path)}")
     with Remote(grunt_ssh.alias, SERVER) as r:
         msg = failure(r)
         assert msg.startswith("blanca refused your ssh key (ssh: Permission denied (publickey))")
@@ -416,13 +399,7 @@ def test_key_not_authorized(grunt_ssh: Sshd, tmp_path: Path,
 
 def test_host_key_changed(grunt_ssh: Sshd, tmp_path: Path,
                           monkeypatch: pytest.MonkeyPatch) -> None:
-    other = tmp_path / "other"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    kh = tmp_path / "known_hosts"
-    kh.write_text(f"[127.0.0.1]:{grunt_ssh.port} "
-                  + " ".join(Path(f"{other}.pub").read_text().split()[:2]) + "\n")
-    cfg = grunt_ssh.write_config(tmp_path / "cfg", UserKnownHostsFile=str(kh),
-                                 StrictHostKeyChecking="yes")
+    cfg, kh = grunt_ssh.changed_host_key_config(tmp_path)
     monkeypatch.setenv("GRUNT_SSH", f"ssh -F {cfg}")
     with Remote(grunt_ssh.alias, SERVER) as r:
         msg = failure(r)
@@ -432,11 +409,7 @@ def test_host_key_changed(grunt_ssh: Sshd, tmp_path: Path,
 
 def test_host_key_unknown(grunt_ssh: Sshd, tmp_path: Path,
                           monkeypatch: pytest.MonkeyPatch) -> None:
-    kh = tmp_path / "known_hosts"
-    kh.write_text("")
-    cfg = grunt_ssh.write_config(tmp_path / "cfg", UserKnownHostsFile=str(kh),
-                                 StrictHostKeyChecking="yes")
-    monkeypatch.setenv("GRUNT_SSH", f"ssh -F {cfg}")
+    monkeypatch.setenv("GRUNT_SSH", f"ssh -F {grunt_ssh.unknown_host_key_config(tmp_path)}")
     with Remote(grunt_ssh.alias, SERVER) as r:
         assert failure(r).startswith("the host key of blanca is unknown; connect once with ssh")
 
@@ -453,34 +426,7 @@ def test_project_missing(grunt_ssh: Sshd, tmp_path: Path) -> None:
                   proj=proj)
 
 
-@pytest.fixture(scope="module")
-def odd_sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sshd, int, int]]:
-    """An sshd with two more ports whose sessions get a PATH without git / without python3."""
-    bins = {}
-    for name, tools in (("nogit", ["python3", "sh"]),
-                        ("nopython", ["git", "git-upload-pack", "git-receive-pack", "sh"])):
-        d = tempfile.mkdtemp(prefix=f"grunt-{name}.", dir="/tmp")   # the server user must read it
-        os.chmod(d, 0o755)
-        for tool in tools:
-            # from sshd's default session PATH, not ours (root's may hold a pyenv shim)
-            found = shutil.which(tool, path=SSHD_DEFAULT_PATH)
-            assert found, f"{tool} not on {SSHD_DEFAULT_PATH}"
-            os.symlink(found, f"{d}/{tool}")
-        bins[name] = d
-    nogit, nopython = free_port(), free_port()
-    extra = (f"ListenAddress 127.0.0.1:{nogit}\nListenAddress 127.0.0.1:{nopython}\n"
-             f"Match LocalPort {nogit}\n    SetEnv PATH={bins['nogit']}\n"
-             f"Match LocalPort {nopython}\n    SetEnv PATH={bins['nopython']}\n")
-    s = start_sshd(tmp_path_factory.mktemp("oddsshd"), EXTRA_CONFIG=extra)
-    try:
-        yield s, nogit, nopython
-    finally:
-        s.stop()
-        for d in bins.values():
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def test_git_missing_on_server(odd_sshd: tuple[Sshd, int, int],
+def test_git_missing_on_server(odd_sshd: OddSshd,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     s, nogit, _ = odd_sshd
     monkeypatch.setenv("GRUNT_SSH", f"{s.ssh_command} -p {nogit}")
@@ -491,7 +437,7 @@ def test_git_missing_on_server(odd_sshd: tuple[Sshd, int, int],
         assert r.run(["python3", "-c", "print(1)"]).stdout == b"1\n"
 
 
-def test_python3_missing_on_server(odd_sshd: tuple[Sshd, int, int],
+def test_python3_missing_on_server(odd_sshd: OddSshd,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     s, _, nopython = odd_sshd
     monkeypatch.setenv("GRUNT_SSH", f"{s.ssh_command} -p {nopython}")
