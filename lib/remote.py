@@ -166,6 +166,10 @@ def _push_rejected(text: str) -> bool:
 def _detail(stderr: str) -> str:
     """The most telling line of a git/ssh error output."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    # ' ! [remote rejected] main -> main (pre-receive hook declined)': the reason
+    m = _first(r"\[remote rejected\][^(]*\((.*)\)", stderr)
+    if m:
+        return f"the server refused it: {m.group(1)}"
     for ln in lines:
         if ln.startswith(("fatal: ", "error: ")):
             return ln.split(": ", 1)[1]

@@ -62,7 +62,7 @@ def test_errors_are_sentences(core, core_proj):
     shutil.rmtree(os.path.join(core.srv, "grunt", "bb"))
     p = core.run(GRUNT, "jobs", cwd=core_proj)
     assert p.returncode == 1
-    assert p.stderr == (f"grunt: error: project p is missing on {SERVER}: "
+    assert p.stderr == (f"grunt: error: project p does not exist on {SERVER}; "
                         "create it there first: grunt newproj p\n")
     p = core.run(GRUND, "--bogus", home=core.srv)
     assert p.returncode == 2 and "Traceback" not in p.stderr

@@ -101,7 +101,7 @@ def test_newproj_client_side(core):
 def test_newproj_client_side_project_missing_on_server(core):
     r = core.grunt("newproj", "q", core.srv)
     assert r.rc == 1 and r.out == ""
-    assert r.err == (f"grunt: error: project q is missing on {SERVER}: "
+    assert r.err == (f"grunt: error: project q does not exist on {SERVER}; "
                      "create it there first: grunt newproj q\n")
     assert not os.path.exists(core.cwc("q"))
     assert not os.path.exists(core.cwc("q") + ".new")

@@ -82,7 +82,7 @@ class Client:
 
     def __init__(self, root: Path, sshd: Sshd, prefix: str = "abc"):
         self.root, self.sshd = root, sshd
-        self.home = root / "home"
+        self.home = root / "ssh-client-home"
         self.home.mkdir(parents=True)
         (self.home / ".grunt.defserver").write_text(SERVER + "\n")
         (self.home / ".grunt.prefix").write_text(prefix + "\n")

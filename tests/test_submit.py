@@ -143,7 +143,7 @@ def test_submit_failing_push_leaves_nothing_behind(core, core_proj):
     hook = core.write(os.path.join(core.bare("p"), "hooks", "pre-receive"), "#!/bin/sh\nexit 1\n")
     os.chmod(hook, 0o755)
     r = core.grunt("submit", "-m", "m", cwd=core_proj)
-    assert r.rc == 1 and r.err.startswith(f"grunt: error: {SERVER}: git push failed")
+    assert r.rc == 1 and r.err == f"grunt: error: git push with {SERVER} failed (the server refused it: pre-receive hook declined)\n"
     assert r.err.count("\n") == 1
     assert git("rev-parse", "HEAD", cwd=core.cwc("p")) == before
     assert git("status", "--porcelain", "--ignored", cwd=core.cwc("p")) == ""
