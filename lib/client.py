@@ -95,7 +95,11 @@ class Project:
             try:
                 paths, msg = build()
                 G.git("add", "-A", "-f", "--", *paths, cwd=wc)
-                if G.ok("diff", "--cached", "--quiet", cwd=wc):
+                try:
+                    self._commit(wc, msg)
+                except G.GitError as e:
+                    if b"nothing to commit" not in e.stdout:
+                        raise
                     # the same content again (a command repeated within the
                     # second of its timestamp): grund acts on grcmd files that a
                     # commit adds or changes, so one commit takes them out and
@@ -103,7 +107,7 @@ class Project:
                     G.git("rm", "-r", "-q", "--cached", "--", *paths, cwd=wc)
                     self._commit(wc, f"{msg} (again)")
                     G.git("add", "-A", "-f", "--", *paths, cwd=wc)
-                self._commit(wc, msg)
+                    self._commit(wc, msg)
                 self.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}",
                                 cwd=wc, proj=self.proj)
                 return msg
