@@ -108,8 +108,14 @@ class Project:
                     self._commit(wc, f"{msg} (again)")
                     G.git("add", "-A", "-f", "--", *paths, cwd=wc)
                     self._commit(wc, msg)
-                self.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}",
-                                cwd=wc, proj=self.proj)
+                try:
+                    self.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}",
+                                    cwd=wc, proj=self.proj)
+                except PushRejected:
+                    raise
+                except GruntError:
+                    if not self._landed(wc):
+                        raise
                 return msg
             except PushRejected:
                 self._restore(wc, paths)
@@ -119,6 +125,19 @@ class Project:
                 raise
         raise GruntError(f"could not push to {self.server}: it kept moving on "
                          f"({PUSH_TRIES} tries); try again")
+
+    def _landed(self, wc: str) -> bool:
+        """After a push that failed: did it reach the server all the same?
+
+        The connection can drop after the server took the commit but before it
+        said so; then the command was sent and must not be reported as lost.
+        """
+        head = G.out("rev-parse", "HEAD", cwd=wc)
+        try:
+            self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
+        except GruntError:
+            return False
+        return G.ok("merge-base", "--is-ancestor", head, f"origin/{BRANCH}", cwd=wc)
 
     def _commit(self, wc: str, msg: str) -> None:
         G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",

@@ -179,3 +179,15 @@ def test_two_clients_submit_at_the_same_moment(core, core_proj):
         f"{h}-{i}" for i in range(3) for h in ("/cli", "cli2"))
     assert {j["status"] for j in jobs.values()} == {"Done"}
     assert len(core.calls()) == 12  # submit and results, once each
+
+
+def test_submit_whose_push_lands_but_the_connection_drops(core, core_proj):
+    # the server takes the commit, then its end dies before it can say so
+    hook = core.write(os.path.join(core.bare("p"), "hooks", "post-receive"),
+                      "#!/bin/sh\nkill -9 $PPID\n")
+    os.chmod(hook, 0o755)
+    r = core.grunt("submit", "-m", "m", cwd=core_proj)
+    assert (r.rc, r.err) == (0, "")
+    jid = r.out.strip()
+    assert git("ls-tree", "--name-only", "main", f"active/{jid}/p/grcmd.submit",
+               cwd=core.bare("p")).strip() == f"active/{jid}/p/grcmd.submit"
