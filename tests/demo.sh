@@ -38,7 +38,7 @@ sleep 1
 echo "$*" > result.txt
 EOS
 # the example runner, told to start jobs as plain processes (no Slurm here)
-sed 's/^RUNNER = .*/RUNNER = "local"/' "$TOP/grunter_example.py" > "$CLI/hello/grunter.py"
+sed 's/"runner": "auto"/"runner": "local"/' "$TOP/grunter_example.py" > "$CLI/hello/grunter.py"
 (cd "$CLI/hello" && git init -q && git add run.sh grunter.py && git commit -qm "first version")
 
 step "grund &                                  # on the cluster"
