@@ -1,0 +1,1 @@
+from fixture_slurm import *  # noqa: F401,F403
