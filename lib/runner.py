@@ -262,7 +262,9 @@ def ended(job: Job, unit: int | None) -> Outcome | None:
 def job_script(job: Job, conf: dict, header: Sequence[str] = ()) -> str:
     """The job's shell script: records its own start, end and exit code.
 
-    ``header`` lines (``#SBATCH ...``) go right after the shebang.  The program
+    ``header`` lines (``#SBATCH ...``) go right after the shebang.  The
+    ``prepare`` lines run in the same shell as the command, so what they set
+    (``module load``, ``export``) holds for it.  The program
     runs in the background so that a SIGTERM (scancel, time limit, local
     cancel) reaches the trap at once; the trap passes it on, waits, and records
     the exit code (128+N for a signal).  After each record the script touches
@@ -297,7 +299,11 @@ def job_script(job: Job, conf: dict, header: Sequence[str] = ()) -> str:
         "poke",
         'cd "$J" || finish 1',
     ]
-    if prepare:
+    if prepare and array:
+        # Tasks of an array share the directory: one prepare (a build) at a
+        # time; flock's lock goes with fd 9, so a killed task cannot leave it.
+        lines += ["{ flock 9 2>/dev/null", prepare, '} 9>"$J/.job.prepare.lock" &&']
+    elif prepare:
         lines += ["{", prepare, "} &&"]
     lines += [f"{run} &", "child=$!", 'wait "$child"', "finish $?", ""]
     return "\n".join(lines)

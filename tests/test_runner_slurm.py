@@ -155,6 +155,16 @@ def test_array_with_a_failing_task(slurm, runner_job, runner_user):
     assert "task 0" in job.grunter("status").stdout
 
 
+def test_array_tasks_prepare_one_at_a_time(slurm, runner_job):
+    prepare = "echo in >> prepare.log\nsleep 0.3\necho out >> prepare.log\nexport WHO=built"
+    job = runner_job({"grunter.py": grunter_py(array="0-2", prepare=prepare),
+                      "run.sh": 'echo "$WHO"\n'})
+    job.grunter("submit")
+    assert job.status_until(FINAL) == "COMPLETED"
+    assert job.read("prepare.log").split() == ["in", "out"] * 3
+    assert [job.read(f"job.{t}.out") for t in range(3)] == ["built"] * 3
+
+
 def test_states_right_after_slurm_forgot_the_jobs(slurm, runner_job, runner_user):
     """No status while the jobs ran: after MinJobAge the job files and the jobcomp
     file must still tell COMPLETED, FAILED 3, CANCELLED (by scancel outside grunt)
