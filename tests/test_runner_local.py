@@ -132,3 +132,8 @@ def test_result_patterns_stay_inside_the_job(runner_job):
     assert p.stdout.split() == ["out/x.csv", "plots/a/p.png"]
     assert "outside the job directory: link" in p.stderr
     assert "outside the job directory: ../proj" in p.stderr
+
+
+def test_queue_says_there_is_no_scheduler(runner_job):
+    job = runner_job({"grunter.py": local()})
+    assert job.grunter("queue").stdout.startswith("no scheduler: ")

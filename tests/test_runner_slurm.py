@@ -251,6 +251,18 @@ def test_project_lib_wins_and_nothing_leaks(slurm, runner_job, runner_user):
     assert job.grunter("results").stdout == ""
 
 
+def test_queue_shows_the_users_jobs_and_the_partition(slurm, runner_job, runner_user):
+    job = runner_job({"grunter.py": grunter_py(sbatch=["--hold"], partition="debug"),
+                      "run.sh": "true\n"}, user=runner_user, jobid="abc000555")
+    job.grunter("submit")
+    try:
+        out = job.grunter("queue").stdout
+        assert "abc00055" in out          # squeue cuts names to 8 characters
+        assert "PARTITION" in out and "debug" in out
+    finally:
+        subprocess.run(["scancel", job.read("job.slurmid")])
+
+
 def test_legacy_grunter_still_works(slurm, runner_job, runner_user):
     with open(os.path.join(TESTS, "data", "legacy_grunter.py"), encoding="utf-8") as f:
         legacy = f.read()
