@@ -34,7 +34,9 @@ from . import protocol, runner
 from .runner import Job, Outcome, RunnerError
 
 CACHE_NAME = "grunt-squeue"
-CACHE_SECONDS = 5.0
+# Long enough for one grund round over a project's jobs, and well below any
+# MinJobAge: a cached RUNNING must not hide an end until Slurm purges the job.
+CACHE_SECONDS = 3.0
 SQUEUE_FORMAT = "%F|%K|%A|%T|%e|%r"
 SUBMITTED_RE = re.compile(r"Submitted batch job (\d+)")
 EXITCODE_RE = re.compile(r"(?:^|\s)ExitCode=(\d+):(\d+)")

@@ -32,7 +32,11 @@ if REPO not in sys.path:
 from lib import runtime  # noqa: E402
 
 TEST_USER = "gslurm"
-MINJOBAGE = 2
+# Short, so that "after Slurm forgot the job" is quick to reach, yet longer than
+# KillWait (5 s) plus slurm.CACHE_SECONDS plus a poll, as on a real cluster: a
+# job killed KillWait after scancel ends CANCELLED then, but its end time is the
+# scancel, so Slurm purges it MinJobAge after the scancel.
+MINJOBAGE = 10
 SERVER = "s1"
 
 # Only the fixtures: the test modules import the helpers themselves.
