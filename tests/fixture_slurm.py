@@ -3,7 +3,7 @@
 conftest.py does ``from fixture_slurm import *``.
 
 * ``slurm`` (session): starts the cluster with tests/harness/slurm-up.sh
-  (MinJobAge of a few seconds, 8 CPU slots) and stops it afterwards if it was
+  (MinJobAge 10 s, 8 CPU slots) and stops it afterwards if it was
   not running before; skips when not root or Slurm is not installed.
 * ``slurm_user`` (session): the ordinary user (created when missing, needs root).
 * ``runner_user`` (parametrized "root" / "user"): who runs grunter, and so the job.
