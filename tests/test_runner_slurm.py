@@ -55,7 +55,11 @@ def timeout_job(slurm, slurm_user):
                            "run.sh": "sleep 300\n"}, user=slurm_user, jobid="abc000999")
     job.grunter("submit")
     yield job
-    subprocess.run(["scancel", job.read("job.slurmid")])
+    slurmid = job.read("job.slurmid")
+    subprocess.run(["scancel", slurmid])
+    # its script records its end while being cancelled: let it, then clean up
+    wait_until(lambda: slurm_state(slurmid) not in ("RUNNING", "COMPLETING", "PENDING"),
+               what="the cancelled job")
     shutil.rmtree(base, ignore_errors=True)
 
 
