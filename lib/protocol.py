@@ -36,6 +36,7 @@ SLURMID = "job.slurmid"
 PID = "job.pid"
 OUT = "job.out"
 SBATCH = "job.sbatch"
+LOCAL_SCRIPT = "job.sh"         # the local runner's wrapper script
 ARRAY = "job.array"
 LIST = "job.list"
 LOG = "job.log"
@@ -48,6 +49,39 @@ CMD_PATH_RE = re.compile(
 PROJ_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # per-task files of an array job: job.<task>.<name>
 TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
+
+# job.status holds one line "<STATE> [reason]" in Slurm's words.  These states
+# never change again; the others are PENDING, RUNNING and COMPLETING.
+FINAL_STATES = frozenset({
+    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+    "PREEMPTED", "BOOT_FAIL", "DEADLINE"})
+
+# Files outside any job that jobs and runners touch to wake grund.
+CHANGED_MARKER = "grunt-changed"   # in the jobs working copy's .git directory
+FIFO = "grund.fifo"                # in <home>/grunt/srv/<server>/
+
+
+def task_file(task: int | str | None, name: str) -> str:
+    """``job.<name>``, or ``job.<task>.<name>`` for one task of an array job."""
+    return f"job.{name}" if task is None else f"job.{task}.{name}"
+
+
+def job_wc(jobdir: str) -> str:
+    """The jobs working copy that holds ``jobdir`` (``<wc>/<folder>/<jobid>/<proj>``)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(jobdir))))
+
+
+def changed_marker(jobdir: str) -> str:
+    """The file a job touches when its files changed, so grund commits them."""
+    return os.path.join(job_wc(jobdir), ".git", CHANGED_MARKER)
+
+
+def fifo_path(jobdir: str) -> str:
+    """grund's wake-up FIFO: ``<home>/grunt/srv/<server>/grund.fifo``.
+
+    The jobs working copy is ``<home>/grunt/srv/<server>/<proj>/jobs``.
+    """
+    return os.path.join(os.path.dirname(os.path.dirname(job_wc(jobdir))), FIFO)
 
 
 def now_ts() -> str:

@@ -1,0 +1,30 @@
+"""grunter.py: how this project's jobs run on the cluster.
+
+Copy this file into your project as ``grunter.py`` and edit the settings.
+grund runs ``python3 grunter.py submit|status|cancel|results|queue`` inside
+each job's directory.  The job runs ``command`` followed by the arguments
+given to ``grunt submit``, each quoted for the shell.
+"""
+import sys
+
+SETTINGS = {
+    "runner": "auto",        # auto: Slurm when sbatch is on PATH, else a local process
+    "time": "1:00:00",       # time limit: "30" (minutes), "2:00:00", "1-00:00:00"
+    "memory": "4G",          # memory per node
+    "cpus": 1,               # CPUs per task
+    "tasks": None,           # number of tasks (srun ranks)
+    "partition": None,       # e.g. "gpu"; None: the cluster's default
+    "qos": None,
+    "account": None,
+    "sbatch": [],            # more sbatch options, e.g. ["--gres=gpu:1", "--constraint=a100"]
+    "array": None,           # e.g. "0-9": ten tasks, each sees SLURM_ARRAY_TASK_ID
+    "prepare": "",           # shell lines run first in the job, e.g. "make -j4"
+    "command": "sh run.sh",  # the job's arguments are appended
+    "results": [],           # result file patterns, e.g. ["*.csv", "plots/**"];
+                             # empty: every file the job created
+    "kill_wait": 10,         # local runner: seconds from SIGTERM to SIGKILL on cancel
+}
+
+from gruntlib import runner  # noqa: E402  (installed by grund, next to grunter)
+
+sys.exit(runner.main(SETTINGS))
