@@ -60,7 +60,7 @@ class ProjectState:
 
     @property
     def marker(self) -> str:
-        return os.path.join(self.jobs, ".git", "grunt-changed")
+        return os.path.join(self.jobs, ".git", P.CHANGED_MARKER)
 
     def signature(self) -> tuple:
         """Cheap change detection: the bare repo's refs and the jobs' marker."""
@@ -367,7 +367,7 @@ class Grund:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["File", "Size", "Modified"])
         for rel, st in walk_files(jobdir):
-            if rel.startswith(("job.", P.CMD_PREFIX)) and "/" not in rel:
+            if bookkeeping(rel):
                 continue
             ts = time.strftime(P.TS_FORMAT, time.gmtime(st.st_mtime))
             w.writerow([rel, st.st_size, ts])
@@ -447,8 +447,7 @@ class Grund:
                         not os.path.realpath(src).startswith(real_job + os.sep)):
                     refused.append(rel)
                     continue
-                if not os.path.isfile(src) or os.path.basename(norm).startswith(("job.", P.CMD_PREFIX)) \
-                        and "/" not in norm:
+                if not os.path.isfile(src) or bookkeeping(norm):
                     continue
                 dst = os.path.join(dest_root, norm)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -476,7 +475,7 @@ class Grund:
         out = []
         for p in G.zsplit(raw):
             r = os.path.relpath(p, rel)
-            if not r.startswith(("job.", P.CMD_PREFIX)) and r not in out:
+            if not bookkeeping(r) and r not in out:
                 out.append(r)
         return out
 
@@ -504,6 +503,11 @@ class Grund:
             results |= self.copy_results(st, folder, jid, jobdir, [])
             self.commit_job(st, jobdir, f"ended {jid}")
         return results
+
+
+def bookkeeping(rel: str) -> bool:
+    """A job's own files, not results: job.*, grcmd.* and the runners' hidden .job.*."""
+    return "/" not in rel and rel.startswith(("job.", ".job.", P.CMD_PREFIX))
 
 
 def walk_files(top: str):

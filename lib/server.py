@@ -31,7 +31,7 @@ def wc_path(server: str, proj: str, kind: str) -> str:
 
 
 def fifo_path(server: str) -> str:
-    return os.path.join(config.server_root(server), "grund.fifo")
+    return os.path.join(config.server_root(server), P.FIFO)
 
 
 def projects(server: str) -> list[str]:
