@@ -1,0 +1,107 @@
+"""The user's view on a real Slurm: grunt + grund + grunter_example.py.
+
+The runner tests (test_runner_slurm.py) drive grunter directly as grund does;
+this module goes through the client and the daemon: submit, `grund --once`
+rounds, and what `grunt jobs`, `out`, `queue` and `pull` then show.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+from fixture_core import git
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN_SH = """\
+case "$1" in
+  ok) echo fine; echo 42 > answer.txt ;;
+  fail) echo broken; exit 3 ;;
+  wait) while [ ! -e go ]; do sleep 0.1; done ;;
+  arr) echo "task $SLURM_ARRAY_TASK_ID"; [ "$SLURM_ARRAY_TASK_ID" != 2 ] || exit 2 ;;
+esac
+"""
+
+
+def example(**settings) -> str:
+    with open(os.path.join(REPO, "grunter_example.py"), encoding="utf-8") as f:
+        text = f.read()
+    for key, value in settings.items():
+        text, n = re.subn(rf'^(\s*"{key}": )[^,]+,', rf"\g<1>{value!r},", text, flags=re.M)
+        assert n == 1, key
+    return text
+
+
+def rounds_until(core, cwd, pred, timeout=60.0):
+    """Run grund rounds until the jobs table satisfies ``pred``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        core.grund()
+        jobs = core.jobs("all", cwd=cwd)
+        if pred(jobs):
+            return jobs
+        assert time.monotonic() < deadline, f"gave up waiting; jobs: {jobs}"
+        time.sleep(0.3)
+
+
+def test_jobs_on_slurm_through_grunt_and_grund(core, slurm):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=RUN_SH, files={"grunter.py": example()})
+    ok = core.submit("ok", cwd=top)
+    fail = core.submit("fail", cwd=top)
+    wait = core.submit("wait", cwd=top)
+    # the working-tree grunter.py is what ships: change settings between submits
+    core.write(os.path.join(top, "grunter.py"), example(partition="nosuch"))
+    rejected = core.submit("ok", cwd=top)
+    core.write(os.path.join(top, "grunter.py"), example(array="0-3"))
+    arr = core.submit("arr", cwd=top)
+
+    core.grund()
+    jobs = core.jobs("all", cwd=top)
+    assert jobs[rejected]["status"] == "Failed"
+    out = core.grunt("out", rejected, cwd=top).ok().out
+    assert "invalid partition" in out.lower()
+    for jid in (ok, fail, wait, arr):
+        assert jobs[jid]["sched_id"].isdigit(), jobs[jid]
+
+    jobs = rounds_until(core, top, lambda js: js[wait]["status"] == "Running"
+                        and all(js[j]["status"] not in ("Pending", "Running") for j in (ok, fail, arr)))
+    assert (jobs[ok]["status"], jobs[ok]["exit_code"]) == ("Done", 0)
+    assert (jobs[fail]["status"], jobs[fail]["exit_code"]) == ("Failed", 3)
+    assert (jobs[arr]["status"], jobs[arr]["exit_code"]) == ("Failed", 2)
+    assert core.grunt("out", fail, cwd=top).ok().out == "broken\n"
+
+    table = core.grunt("jobs", cwd=top).ok().out
+    tasks = {m.group(1): m.group(2) for m in re.finditer(r"^\s+_(\d)\s+(\w+)", table, re.M)}
+    assert tasks == {"0": "Done", "1": "Done", "2": "Failed", "3": "Done"}
+    arr_out = core.grunt("out", arr, cwd=top).ok().out
+    assert "--- task 2 ---\ntask 2\n" in arr_out and "--- task 3 ---\ntask 3\n" in arr_out
+
+    queue = core.grunt("queue", cwd=top).ok().out
+    assert "debug" in queue  # the test cluster's partition
+
+    core.grunt("cancel", wait, cwd=top).ok()
+    jobs = rounds_until(core, top, lambda js: js[wait]["status"] not in ("Pending", "Running"))
+    assert jobs[wait]["status"] == "Canceled"
+
+    # a finished job's results were copied without asking; pull brings them
+    core.grunt("pull", cwd=top).ok()
+    with open(os.path.join(core.cjob(ok, kind="results"), "answer.txt")) as f:
+        assert f.read() == "42\n"
+    # every job file is committed; only the jobs' outputs stay untracked there
+    left = git("status", "--porcelain", "-uall", cwd=core.swc("p")).splitlines()
+    assert left and not [ln for ln in left if "/job." in ln or not ln.startswith("??")]
+
+
+@pytest.mark.parametrize("runner", ["local"])
+def test_local_runner_without_a_scheduler(core, runner):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=RUN_SH, files={"grunter.py": example(runner=runner)})
+    ok, fail = core.submit("ok", cwd=top), core.submit("fail", cwd=top)
+    jobs = rounds_until(core, top, lambda js: all(j["status"] not in ("Pending", "Running")
+                                                  for j in js.values()), timeout=30)
+    assert (jobs[ok]["status"], jobs[ok]["exit_code"]) == ("Done", 0)
+    assert (jobs[fail]["status"], jobs[fail]["exit_code"]) == ("Failed", 3)
+    assert jobs[ok]["start"] and jobs[ok]["end"]
