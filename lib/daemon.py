@@ -34,9 +34,11 @@ import time
 
 from . import config, git as G, protocol as P, runtime, server as S
 from .errors import GruntError
+from .jobs import FINISHED, load
 
 log = logging.getLogger("grund")
 GRUNTER_TIMEOUT = 600
+MAX_TRIES = 3  # a command failing this often is skipped (and said so in job.log)
 PUSH_TRIES = 5
 
 
@@ -212,16 +214,19 @@ class Grund:
         cur = self.load_cursor(st)
         self.merge(st.jobs)
         work = self.worklist(st, cur)
-        pushed_results = False
         for i, (commit, path) in enumerate(work):
             if self.stop:
                 break
             if commit == cur.get("commit_partial") and path in cur.get("done", []):
                 continue
             resumed = cur.get("inflight") == [commit, path]
-            cur["inflight"] = [commit, path]
+            tries = cur.get("tries", 0) + 1 if resumed else 1
+            cur.update(inflight=[commit, path], tries=tries)
             atomic_json(st.cursor_path, cur)
-            pushed_results |= self.command(st, path, resumed)
+            if tries > MAX_TRIES:
+                self.give_up(st, path)
+            else:
+                self.command(st, path, resumed)
             last_of_commit = i + 1 == len(work) or work[i + 1][0] != commit
             if last_of_commit:
                 cur = {"commit": commit}
@@ -233,10 +238,9 @@ class Grund:
             tip = G.out("rev-parse", f"origin/{S.BRANCH}", cwd=st.jobs)
             if cur.get("commit") != tip:
                 atomic_json(st.cursor_path, {"commit": tip})
-        pushed_results |= self.collect_changes(st)
+        self.collect_changes(st)
         self.push(st.jobs)
-        if pushed_results:
-            self.push(st.results)
+        self.push(st.results)
 
     # ------------------------------------------------------------ cursor and work
     def load_cursor(self, st: ProjectState) -> dict:
@@ -294,22 +298,21 @@ class Grund:
         raise GruntError(f"could not push {wc}: the repository kept moving on")
 
     # ------------------------------------------------------------ one command
-    def command(self, st: ProjectState, path: str, resumed: bool) -> bool:
+    def command(self, st: ProjectState, path: str, resumed: bool) -> None:
         m = P.CMD_PATH_RE.match(path)
         assert m
         folder, jid, proj, cmd = m.groups()
         jobdir = os.path.join(st.jobs, folder, jid, proj)
         if not os.path.isdir(jobdir):
             log.info("%s: %s: job is gone, skipping %s", st.proj, jid, cmd)
-            return False
+            return
         content = P.read_text(os.path.join(jobdir, f"grcmd.{cmd}")) or ""
         log.info("%s: %s %s%s", st.proj, cmd, jid, " (resumed after a crash)" if resumed else "")
-        results = False
         if cmd in ("update", "results"):
             files = [ln for ln in content.splitlines() if ln.strip()]
             if len(files) == 1 and P.parse_ts(files[0]):
                 files = []
-            results = self.copy_results(st, folder, jid, jobdir, files)
+            self.copy_results(st, folder, jid, jobdir, files)
         elif cmd in ("delete", "archive", "nuke"):
             return self.move(st, folder, jid, proj, cmd)
         elif cmd == "newproj-server":
@@ -325,9 +328,19 @@ class Grund:
             before = self.finished(jobdir) and self.submitted(jobdir)
             self.grunter(jobdir, cmd)
             if not before and self.submitted(jobdir) and self.finished(jobdir):
-                results = self.copy_results(st, folder, jid, jobdir, [])  # it ended already
+                self.copy_results(st, folder, jid, jobdir, [])  # it ended already
         self.commit_job(st, jobdir, f"{cmd} {jid}")
-        return results
+
+    def give_up(self, st: ProjectState, path: str) -> None:
+        """A command that failed MAX_TRIES times is skipped, so the rest go on."""
+        log.error("%s: giving up on %s after %d tries (see the log above)", st.proj, path, MAX_TRIES)
+        jobdir = os.path.join(st.jobs, os.path.dirname(path))
+        if os.path.isdir(jobdir):
+            msg = f"{os.path.basename(path)}: grund gave up after {MAX_TRIES} failed tries; see grund's log"
+            self.joblog(jobdir, msg)
+            if path.endswith("/grcmd.submit") and not self.submitted(jobdir):
+                P.write_atomic(os.path.join(jobdir, P.ERROR), msg + "\n")
+            self.commit_job(st, jobdir, f"gave up on {path}")
 
     def submitted(self, jobdir: str) -> bool:
         return any(os.path.exists(os.path.join(jobdir, f))
@@ -386,13 +399,13 @@ class Grund:
         return True
 
     # ------------------------------------------------------------ core commands
-    def move(self, st: ProjectState, folder: str, jid: str, proj: str, cmd: str) -> bool:
+    def move(self, st: ProjectState, folder: str, jid: str, proj: str, cmd: str) -> None:
         jobdir = os.path.join(st.jobs, folder, jid, proj)
         if cmd in ("delete", "nuke") and not self.finished(jobdir):
             self.grunter(jobdir, "cancel")
         target = None if cmd == "nuke" else cmd
         if target == folder:
-            return False
+            return
         for wc in (st.jobs, st.results):
             src = os.path.join(wc, folder, jid)
             if not os.path.isdir(src):
@@ -404,7 +417,7 @@ class Grund:
                 dst = os.path.join(wc, target, jid)
                 if os.path.exists(dst):
                     log.error("%s: cannot %s %s: %s exists", st.proj, cmd, jid, dst)
-                    return False
+                    return
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 # tracked changes and the job files; the job's outputs stay out
                 # of the jobs repo (results are copied to the results repo)
@@ -421,16 +434,14 @@ class Grund:
                     self.joblog(os.path.join(dst, proj), f"{cmd}: moved from {folder}/ to {target}/")
                     G.git("add", "-f", "--", f"{target}/{jid}/{proj}/{P.LOG}", cwd=wc)
             self.commit(wc, f"{cmd} {jid}")
-        return os.path.isdir(os.path.join(st.results, ".git"))
 
     def finished(self, jobdir: str) -> bool:
-        from .jobs import FINISHED, load
         parts = jobdir.rstrip("/").split("/")
         j = load(jobdir, parts[-2], parts[-1], parts[-3])
         return j.status in FINISHED or not self.submitted(jobdir)
 
     def copy_results(self, st: ProjectState, folder: str, jid: str, jobdir: str,
-                     files: list[str]) -> bool:
+                     files: list[str]) -> None:
         if not files:
             rc, out = self.grunter(jobdir, "results")
             files = [ln.strip() for ln in out.splitlines() if ln.strip()] if rc == 0 else []
@@ -456,10 +467,9 @@ class Grund:
         if refused:
             self.joblog(jobdir, "results: refused paths outside the job: " + ", ".join(refused))
         self.joblog(jobdir, f"results: copied {len(copied)} file(s)")
-        if not copied:
-            return False
-        G.git("add", "-A", "-f", "--", os.path.relpath(dest_root, st.results), cwd=st.results)
-        return self.commit(st.results, f"results {jid}")
+        if copied:
+            G.git("add", "-A", "-f", "--", os.path.relpath(dest_root, st.results), cwd=st.results)
+            self.commit(st.results, f"results {jid}")
 
     def expand(self, jobdir: str, name: str) -> list[str]:
         """A result name: a file, or a directory whose files are all taken."""
@@ -479,19 +489,18 @@ class Grund:
                 out.append(r)
         return out
 
-    def collect_changes(self, st: ProjectState) -> bool:
+    def collect_changes(self, st: ProjectState) -> None:
         """Commit job files the running jobs wrote; finish jobs that ended."""
         if not glob.glob(os.path.join(glob.escape(st.jobs), "active", "*", "*", "job.*")):
-            return False  # git add fails on a pathspec that matches no file
+            return  # git add fails on a pathspec that matches no file
         G.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*", cwd=st.jobs)
         staged = G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=st.jobs))
         if not staged:
-            return False
+            return
         ended = sorted({os.path.dirname(p) for p in staged
                         if os.path.basename(p) == P.END or P.TASK_FILE_RE.match(os.path.basename(p))
                         and os.path.basename(p).endswith(".end")})
         self.commit(st.jobs, "job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
-        results = False
         for rel in ended:
             jobdir = os.path.join(st.jobs, rel)
             if not self.finished(jobdir):
@@ -500,9 +509,8 @@ class Grund:
             log.info("%s: %s ended", st.proj, jid)
             if os.path.exists(os.path.join(jobdir, P.SLURMID)):
                 self.grunter(jobdir, "status")
-            results |= self.copy_results(st, folder, jid, jobdir, [])
+            self.copy_results(st, folder, jid, jobdir, [])
             self.commit_job(st, jobdir, f"ended {jid}")
-        return results
 
 
 def bookkeeping(rel: str) -> bool:

@@ -112,6 +112,24 @@ def test_crash_after_submitting_does_not_submit_again(core, core_proj):
     assert core.jobs(cwd=core_proj)[jid]["status"] == "Done"
 
 
+def test_a_command_that_keeps_failing_is_given_up_and_the_rest_go_on(core, core_proj):
+    core.grund()
+    stuck = core.submit(cwd=core_proj)
+    after = core.submit(cwd=core_proj)
+    git("fetch", "-q", cwd=core.swc("p"))
+    cursor_for_crash(core, stuck)
+    # as if grund had died on this very command three times already
+    cursor = os.path.join(core.swc("p"), ".git", "grund-cursor")
+    core.write(cursor, json.dumps({**json.loads(core.read(cursor)), "tries": 3}))
+    core.grund(errors=True)
+    assert core.calls() == [f"submit {after}", f"results {after}"]
+    log = core.read(os.path.join(core.sjob(stuck), "job.log"))
+    assert "grcmd.submit: grund gave up after 3 failed tries" in log
+    jobs = core.jobs(cwd=core_proj)
+    assert (jobs[stuck]["status"], jobs[after]["status"]) == ("Failed", "Done")
+    assert "grund gave up after 3 failed tries" in core.grunt("out", stuck, cwd=core_proj).out
+
+
 def test_crash_before_submitting_submits_once(core, core_proj):
     core.grund()  # grund has seen the project
     jid = core.submit(cwd=core_proj)
