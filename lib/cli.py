@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import shutil
@@ -368,52 +370,47 @@ def cmd_pull(argv: list[str]) -> int:
     return 0
 
 
-def cmd_out(argv: list[str]) -> int:
+def _each_job(argv: list[str]):
+    """The named jobs, fresh from the server; a header line each when there are several."""
     with C.Project.here() as pr:
         pr.sync()
         jobs = _select(pr, argv)
         for j in jobs:
             if len(jobs) > 1:
                 _say(f"==> {j.id} <==")
-            err = P.read_text(os.path.join(j.path, P.ERROR))
-            if err:
-                sys.stdout.write(err if err.endswith("\n") else err + "\n")
-            outs = [(None, P.OUT)] + [(t.index, f"job.{t.index}.out") for t in j.tasks]
-            shown = False
-            for idx, name in outs:
-                text = P.read_text(os.path.join(j.path, name))
-                if text is None:
-                    continue
-                if idx is not None:
-                    _say(f"--- task {idx} ---")
-                sys.stdout.write(text)
-                shown = True
-            if not shown and not err:
-                _say(f"(no output yet: {j.id} is {j.status})")
-        sys.stdout.flush()
+            yield j
+
+
+def cmd_out(argv: list[str]) -> int:
+    for j in _each_job(argv):
+        err = P.read_text(os.path.join(j.path, P.ERROR))
+        if err:
+            sys.stdout.write(err if err.endswith("\n") else err + "\n")
+        outs = [(None, P.OUT)] + [(t.index, f"job.{t.index}.out") for t in j.tasks]
+        shown = False
+        for idx, name in outs:
+            text = P.read_text(os.path.join(j.path, name))
+            if text is None:
+                continue
+            if idx is not None:
+                _say(f"--- task {idx} ---")
+            sys.stdout.write(text)
+            shown = True
+        if not shown and not err:
+            _say(f"(no output yet: {j.id} is {j.status})")
+    sys.stdout.flush()
     return 0
 
 
 def cmd_ls(argv: list[str]) -> int:
-    with C.Project.here() as pr:
-        pr.sync()
-        jobs = _select(pr, argv)
-        for j in jobs:
-            text = P.read_text(os.path.join(j.path, P.LIST))
-            if len(jobs) > 1:
-                _say(f"==> {j.id} <==")
-            if text is None:
-                _say("(no job.list yet: grund writes it after the job's first command)")
-                continue
-            rows = [ln.rsplit(",", 2) for ln in text.splitlines()[1:] if ln.count(",") >= 2]
-            _say(table(["FILE", "SIZE", "MODIFIED"], [[_unquote(r[0]), r[1], r[2]] for r in rows]))
+    for j in _each_job(argv):
+        text = P.read_text(os.path.join(j.path, P.LIST))
+        if text is None:
+            _say("(no job.list yet: grund writes it after the job's first command)")
+            continue
+        rows = [r for r in csv.reader(io.StringIO(text))][1:]
+        _say(table(["FILE", "SIZE", "MODIFIED"], [r[:3] for r in rows if len(r) >= 3]))
     return 0
-
-
-def _unquote(field: str) -> str:
-    if len(field) >= 2 and field[0] == field[-1] == '"':
-        return field[1:-1].replace('""', '"')
-    return field
 
 
 def cmd_diff(argv: list[str]) -> int:
