@@ -65,8 +65,8 @@ def git(*args: str, cwd: str) -> str:
                           text=True).stdout
 
 
-def wait_for(pred, timeout: float = 10.0, what: str = "condition"):
-    """Poll ``pred`` until it returns something true; fail after ``timeout`` s."""
+def wait_for(pred, timeout: float = 10.0, what: str = "condition", interval: float = 0.02):
+    """Poll ``pred`` until it returns something true; that value.  Fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while True:
         got = pred()
@@ -74,7 +74,7 @@ def wait_for(pred, timeout: float = 10.0, what: str = "condition"):
             return got
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 class Core:

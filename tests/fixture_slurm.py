@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import pytest
 
@@ -30,6 +29,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from lib import runtime  # noqa: E402
+from fixture_core import wait_for  # noqa: E402
 
 TEST_USER = "gslurm"
 # Short, so that "after Slurm forgot the job" is quick to reach, yet longer than
@@ -48,15 +48,8 @@ def _is_root() -> bool:
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
-    """Poll ``predicate`` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    """``wait_for`` with the slower defaults that Slurm's 1 s scheduling tick wants."""
+    return wait_for(predicate, timeout=timeout, what=what, interval=interval)
 
 
 @pytest.fixture(scope="session")
