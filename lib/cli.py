@@ -90,33 +90,42 @@ def cmd_newproj(argv: list[str]) -> int:
 def _client_newproj(proj: str, spec: str, server: str) -> int:
     if spec.startswith("/"):
         spec = os.path.normpath(spec)
-    elif spec.startswith(("-", ":")) or not spec or any(c.isspace() for c in spec):
-        raise UsageError(f"bad remote '{spec}': use [user@]host or an absolute path")
     base = config.client_proj_dir(server, proj)
-    os.makedirs(base, mode=0o700, exist_ok=True)
-    with Remote(spec, server) as r:
-        for kind in ("jobs", "results"):
-            url = r.url(config.bare_relpath(server, proj, kind))
-            wc = os.path.join(base, kind)
-            if os.path.isdir(os.path.join(wc, ".git")):
-                G.git("remote", "set-url", "origin", url, cwd=wc)
-                r.git("fetch", "-q", "origin", cwd=wc, proj=proj)
-                G.git("reset", "-q", "--hard", f"origin/{C.BRANCH}", cwd=wc)
-            else:
-                tmp = wc + ".new"
-                G.git("init", "-q", "-b", C.BRANCH, tmp)
-                G.git("remote", "add", "origin", url, cwd=tmp)
-                try:
-                    r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
-                except GruntError:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
-                G.git("reset", "-q", "--hard", f"origin/{C.BRANCH}", cwd=tmp)
-                G.git("branch", "-q", "--set-upstream-to", f"origin/{C.BRANCH}", cwd=tmp)
-                os.replace(tmp, wc)
+    with Remote(spec, server) as r:  # checks the spec
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        try:
+            _clone_both(r, proj, server, base)
+        except GruntError:
+            if not os.listdir(base):  # leave no trace of a set-up that failed
+                os.rmdir(base)
+            raise
     P.write_atomic(os.path.join(base, "remote"), spec + "\n")
     _say(f"project {proj} set up against {server} ({spec})")
     return 0
+
+
+def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
+    """The client's jobs and results working copies, made or brought up to date."""
+    for kind in ("jobs", "results"):
+        url = r.url(config.bare_relpath(server, proj, kind))
+        wc = os.path.join(base, kind)
+        if os.path.isdir(os.path.join(wc, ".git")):
+            G.git("remote", "set-url", "origin", url, cwd=wc)
+            r.git("fetch", "-q", "origin", cwd=wc, proj=proj)
+            G.git("reset", "-q", "--hard", f"origin/{C.BRANCH}", cwd=wc)
+        else:
+            tmp = wc + ".new"
+            shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted set-up
+            G.git("init", "-q", "-b", C.BRANCH, tmp)
+            G.git("remote", "add", "origin", url, cwd=tmp)
+            try:
+                r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
+            except GruntError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            G.git("reset", "-q", "--hard", f"origin/{C.BRANCH}", cwd=tmp)
+            G.git("branch", "-q", "--set-upstream-to", f"origin/{C.BRANCH}", cwd=tmp)
+            os.replace(tmp, wc)
 
 
 def cmd_newproj_server(argv: list[str]) -> int:

@@ -105,13 +105,15 @@ def test_newproj_client_side_project_missing_on_server(core):
                      "create it there first: grunt newproj q\n")
     assert not os.path.exists(core.cwc("q"))
     assert not os.path.exists(core.cwc("q") + ".new")
+    assert not os.path.exists(os.path.dirname(core.cwc("q")))  # no empty project dir either
 
 
 def test_newproj_client_side_bad_remote(core):
     for spec in ("bad host", ":x"):
         r = core.grunt("newproj", "p", spec)
-        assert r.rc == 2 and r.err == (f"grunt: error: bad remote '{spec}': "
-                                       "use [user@]host or an absolute path\n")
+        assert r.rc == 2 and r.err == (f"grunt: error: invalid address '{spec}' for server "
+                                       "blanca: use [user@]host or an absolute path\n")
+        assert not os.path.exists(core.cwc("p"))
     r = core.grunt("newproj", "p", "-oProxyCommand=x")
     assert r.rc == 2 and "unrecognized arguments: -oProxyCommand=x" in r.err
 
