@@ -23,7 +23,8 @@ git config --global init.defaultBranch main
 
 server() { (cd "$SRV" && HOME=$SRV "$@"); }
 laptop() { (cd "$CLI/hello" && HOME=$CLI "$@"); }
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then B=$(printf '\033[1m') N=$(printf '\033[0m'); else B= N=; fi
+step() { printf '\n%s$ %s%s\n' "$B" "$*" "$N"; }
 
 step "grunt newproj hello                      # on the cluster"
 server "$TOP/grunt" newproj hello
