@@ -252,7 +252,7 @@ def cmd_jobs(argv: list[str]) -> int:
                    choices=["active", "done", "archive", "delete", "all"])
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    with C.Project.here() as pr:
+    with C.Project.here(share=False) as pr:
         pr.sync()
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
         jobs = _visible(J.scan(pr.jobs, folders))
@@ -381,7 +381,7 @@ def cmd_pull(argv: list[str]) -> int:
 
 def _each_job(argv: list[str]):
     """The named jobs, fresh from the server; a header line each when there are several."""
-    with C.Project.here() as pr:
+    with C.Project.here(share=False) as pr:
         pr.sync()
         jobs = _select(pr, argv)
         for j in jobs:
@@ -427,7 +427,7 @@ def cmd_diff(argv: list[str]) -> int:
     p.add_argument("job1")
     p.add_argument("job2", nargs="?")
     a = p.parse_args(argv)
-    with C.Project.here() as pr:
+    with C.Project.here(share=False) as pr:
         pr.sync()
         j1 = _select(pr, [a.job1])
         if len(j1) != 1:

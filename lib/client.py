@@ -34,7 +34,7 @@ def identity_env(wc: str) -> dict[str, str]:
 class Project:
     """A project as the client sees it: name, server, working copies, remote."""
 
-    def __init__(self, projdir: str, proj: str, server: str):
+    def __init__(self, projdir: str, proj: str, server: str, share: bool = True):
         self.projdir = projdir
         self.proj = proj
         self.server = server
@@ -49,13 +49,18 @@ class Project:
         # submitted with `&`) waits instead of failing on git's index.lock
         self._lock = open(os.path.join(self.base, "lock"), "a")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
-        self.remote = Remote(spec, server)
+        self.remote = Remote(spec, server, share)
         self._ident: dict[str, str] | None = None
 
     @classmethod
-    def here(cls, cwd: str | None = None) -> "Project":
+    def here(cls, cwd: str | None = None, share: bool = True) -> "Project":
+        """The project of the checkout holding ``cwd``.
+
+        ``share=False`` for commands that only fetch once (jobs, out, ls,
+        diff): one plain connection is cheaper than starting a shared one.
+        """
         projdir = find_projdir(cwd or os.getcwd())
-        return cls(projdir, config.project_name(projdir), config.project_server(projdir))
+        return cls(projdir, config.project_name(projdir), config.project_server(projdir), share)
 
     def close(self) -> None:
         self.remote.close()

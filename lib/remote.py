@@ -238,7 +238,8 @@ class Remote:
     started here is stopped at the end.
     """
 
-    def __init__(self, spec: str, server: str):
+    def __init__(self, spec: str, server: str, share: bool = True):
+        """``share=False``: a command that makes a single connection starts no master."""
         self.spec = spec
         self.server = server
         self.is_local = spec.startswith("/")
@@ -248,7 +249,7 @@ class Remote:
         self.timeout = _env_int(ENV_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
         self._cmd: str | None = None          # the user's ssh command string
         self._words: list[str] = []           # ... split into argv words
-        self._mux: bool | None = None         # None: not decided yet
+        self._mux: bool | None = None if share else False   # None: not decided yet
         self._dir: str | None = None          # private socket directory
         self.control_path: str | None = None  # our master's socket, when multiplexing
 
