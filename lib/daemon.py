@@ -34,7 +34,7 @@ import time
 
 from . import config, git as G, protocol as P, runtime, server as S
 from .errors import GruntError
-from .jobs import FINISHED, load
+from .jobs import FINISHED, load, scan
 
 log = logging.getLogger("grund")
 GRUNTER_TIMEOUT = 600
@@ -61,6 +61,10 @@ class ProjectState:
         return os.path.join(self.jobs, ".git", "grund-cursor")
 
     @property
+    def refreshed(self) -> str:
+        return os.path.join(self.jobs, ".git", "grund-refreshed")
+
+    @property
     def marker(self) -> str:
         return os.path.join(self.jobs, ".git", P.CHANGED_MARKER)
 
@@ -78,10 +82,12 @@ class ProjectState:
 
 
 class Grund:
-    def __init__(self, server: str, interval: float = 5.0, once: bool = False):
+    def __init__(self, server: str, interval: float = 5.0, once: bool = False,
+                 refresh: float = 300.0):
         self.server = server
         self.root = config.server_root(server)
         self.interval = interval
+        self.refresh_every = refresh
         self.once = once
         self.stop = False
         self.states: dict[str, ProjectState] = {}
@@ -197,7 +203,7 @@ class Grund:
             if st is None:
                 st = self.states[proj] = ProjectState(self.server, proj)
             sig = st.signature()
-            if sig == st.seen and not self.once:
+            if sig == st.seen and not self.once and not self.refresh_due(st):
                 continue
             try:
                 self.process(st)
@@ -238,6 +244,7 @@ class Grund:
             tip = G.out("rev-parse", f"origin/{S.BRANCH}", cwd=st.jobs)
             if cur.get("commit") != tip:
                 atomic_json(st.cursor_path, {"commit": tip})
+        self.refresh(st)
         self.collect_changes(st)
         self.push(st.jobs)
         self.push(st.results)
@@ -331,6 +338,30 @@ class Grund:
                 self.copy_results(st, folder, jid, jobdir, [])  # it ended already
         self.commit_job(st, jobdir, f"{cmd} {jid}")
 
+    def refresh_due(self, st: ProjectState) -> bool:
+        """Time to ask the scheduler about unfinished jobs again?  (one stat)"""
+        try:
+            return time.time() - os.stat(st.refreshed).st_mtime >= self.refresh_every
+        except FileNotFoundError:  # a project seen for the first time: start the clock
+            if os.path.isdir(os.path.dirname(st.refreshed)):
+                P.write_atomic(st.refreshed, "")
+            return False
+
+    def refresh(self, st: ProjectState) -> None:
+        """Run ``grunter.py status`` for the unfinished jobs, every --refresh seconds.
+
+        A job the scheduler killed outright (out of memory, or a program that
+        ignores SIGTERM at its time limit) cannot record its own end; without
+        this it would show Running until someone ran ``grunt status``.  The
+        runner asks the scheduler once for all of them.
+        """
+        if not self.refresh_due(st):
+            return
+        P.write_atomic(st.refreshed, "")
+        for job in scan(st.jobs, ("active",)):
+            if job.number and job.status not in FINISHED and self.submitted(job.path):
+                self.grunter(job.path, "status", quiet=True)
+
     def give_up(self, st: ProjectState, path: str) -> None:
         """A command that failed MAX_TRIES times is skipped, so the rest go on."""
         log.error("%s: giving up on %s after %d tries (see the log above)", st.proj, path, MAX_TRIES)
@@ -346,7 +377,12 @@ class Grund:
         return any(os.path.exists(os.path.join(jobdir, f))
                    for f in (P.SLURMID, P.PID, P.START, P.ERROR, P.END))
 
-    def grunter(self, jobdir: str, cmd: str) -> tuple[int, str]:
+    def grunter(self, jobdir: str, cmd: str, quiet: bool = False) -> tuple[int, str]:
+        """Run ``grunter.py <cmd>`` in the job; its output goes to job.log.
+
+        ``quiet``: a routine call (the periodic refresh) that succeeds
+        silently leaves no line in job.log, so it makes no commit either.
+        """
         if not os.path.isfile(os.path.join(jobdir, "grunter.py")):
             msg = "no grunter.py in the job: add grunter.py to the project and submit again"
             if cmd == "submit":
@@ -362,7 +398,8 @@ class Grund:
         except subprocess.TimeoutExpired as e:
             rc, out = -1, (e.stdout or b"").decode("utf-8", "replace")
             err = f"grunter.py {cmd} took longer than {GRUNTER_TIMEOUT} s and was stopped\n"
-        self.joblog(jobdir, f"grunter.py {cmd}: exit {rc}", out + err)
+        if not (quiet and rc == 0 and not (out + err).strip()):
+            self.joblog(jobdir, f"grunter.py {cmd}: exit {rc}", out + err)
         if cmd == "submit" and rc != 0 and not os.path.exists(os.path.join(jobdir, P.ERROR)):
             last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
             P.write_atomic(os.path.join(jobdir, P.ERROR),
@@ -539,13 +576,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--once", action="store_true", help="process everything pending and exit")
     ap.add_argument("--interval", type=float, default=float(os.environ.get("GRUND_INTERVAL", 5)),
                     help="seconds between checks when nothing wakes grund (default 5)")
+    ap.add_argument("--refresh", type=float, default=300.0,
+                    help="seconds between status checks of unfinished jobs (default 300)")
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s grund: %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
     try:
         server = config.default_server()
-        d = Grund(server, a.interval, a.once)
+        d = Grund(server, a.interval, a.once, a.refresh)
         d.lock(restart=a.action == "restart")
         return d.run()
     except GruntError as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -105,3 +106,24 @@ def test_local_runner_without_a_scheduler(core, runner):
     assert (jobs[ok]["status"], jobs[ok]["exit_code"]) == ("Done", 0)
     assert (jobs[fail]["status"], jobs[fail]["exit_code"]) == ("Failed", 3)
     assert jobs[ok]["start"] and jobs[ok]["end"]
+
+
+def test_a_job_killed_outright_is_noticed_by_the_periodic_refresh(core):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh="sleep 60\n",
+                       files={"grunter.py": example(runner="local")})
+    jid = core.submit(cwd=top)
+    core.grund()
+    job = core.sjob(jid)
+    with open(os.path.join(job, "job.pid")) as f:
+        pgid = int(f.read())
+    assert rounds_until(core, top, lambda js: js[jid]["status"] == "Running")[jid]["start"]
+    # killed with its own script, as the OOM killer or a SIGKILL would: no job.end
+    os.killpg(pgid, signal.SIGKILL)
+    time.sleep(0.2)
+    core.grund("--once", "-q")  # the refresh is not due yet: the state stays as recorded
+    assert core.jobs(cwd=top)[jid]["status"] == "Running"
+    core.grund("--once", "-q", "--refresh", "0")
+    job_ = core.jobs(cwd=top)[jid]
+    assert job_["status"] == "Failed" and job_["end"]
+    assert "vanished" in core.read(os.path.join(job, "job.status"))
