@@ -498,7 +498,7 @@ class Grund:
                 if not os.path.isfile(src) or bookkeeping(norm):
                     continue
                 dst = os.path.join(dest_root, norm)
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                make_room(dest_root, norm)
                 shutil.copyfile(src, dst)
                 copied.append(norm)
         if refused:
@@ -548,6 +548,24 @@ class Grund:
                 self.grunter(jobdir, "status")
             self.copy_results(st, folder, jid, jobdir, [])
             self.commit_job(st, jobdir, f"ended {jid}")
+
+
+def make_room(root: str, rel: str) -> None:
+    """Directories for ``root/rel``, where an earlier result may have had another type.
+
+    A result that was a file and is now a directory (or the other way round)
+    replaces the old one instead of failing the copy every time.
+    """
+    parts = rel.split("/")
+    path = root
+    for name in parts[:-1]:
+        path = os.path.join(path, name)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            os.unlink(path)
+    os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+    last = os.path.join(root, rel)
+    if os.path.isdir(last) and not os.path.islink(last):
+        shutil.rmtree(last)
 
 
 def bookkeeping(rel: str) -> bool:

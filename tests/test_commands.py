@@ -131,6 +131,23 @@ def test_update_with_the_same_files_twice(core, core_proj):
     assert log.count("results: copied 2 file(s)") == 2
 
 
+def test_update_after_a_result_changed_from_file_to_folder(core, core_proj):
+    jid = core.submit(cwd=core_proj)
+    core.grund()
+    job, res = core.sjob(jid), core.sjob(jid, kind="results")
+    core.write(os.path.join(job, "r"), "file\n")
+    core.grunt("update", jid, "r", cwd=core_proj).ok()
+    core.grund()
+    assert core.read(os.path.join(res, "r")) == "file\n"
+    os.unlink(os.path.join(job, "r"))
+    core.write(os.path.join(job, "r", "inner.txt"), "now a folder\n")
+    core.grunt("update", jid, "r", cwd=core_proj).ok()
+    core.grund()
+    assert core.read(os.path.join(res, "r", "inner.txt")) == "now a folder\n"
+    assert git("ls-files", f"active/{jid}/p/r", cwd=core.swc("p", "results")).split() == \
+        [f"active/{jid}/p/r/inner.txt"]
+
+
 def test_status_with_no_unfinished_jobs(core, core_proj):
     core.submit(cwd=core_proj)
     core.grund()
