@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 
 from . import client as C, config, git as G, jobs as J, protocol as P, runtime, server as S
 from .errors import GruntError, UsageError
@@ -681,4 +682,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as e:
         print(f"grunt: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+    except Exception:  # a bug: show where, and say that it is one
+        traceback.print_exc()
+        print("grunt: internal error (a bug in grunt, please report it with the lines above)",
+              file=sys.stderr)
         return 1

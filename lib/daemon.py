@@ -212,6 +212,8 @@ class Grund:
                 log.error("%s: %s (will retry)", proj, e)
             except OSError as e:
                 log.error("%s: %s (will retry)", proj, e)
+            except Exception:  # a bug: keep serving the other projects
+                log.exception("%s: internal error (a bug in grund; will retry)", proj)
 
     def process(self, st: ProjectState) -> None:
         for kind in ("jobs", "results"):
@@ -615,4 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             print("grund: error: no space left on device", file=sys.stderr)
         else:
             print(f"grund: error: {e}", file=sys.stderr)
+        return 1
+    except Exception:  # a bug: show where, and say that it is one
+        log.exception("internal error (a bug in grund, please report it with these lines)")
         return 1
