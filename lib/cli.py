@@ -217,7 +217,7 @@ def cmd_submit(argv: list[str]) -> int:
             counter = os.path.join(".grunt-ids", prefix)
             os.makedirs(os.path.join(pr.jobs, ".grunt-ids"), exist_ok=True)
             P.write_atomic(os.path.join(pr.jobs, counter), f"{int(jid[3:])}\n")
-            return [rel, counter], f"submit {jid}: {msg.splitlines()[0] if msg.strip() else ''}"
+            return [rel, counter], f"submit {jid}: {msg.strip().splitlines()[0]}"
         pr.publish(build)
         _say(state["id"])
     return 0
@@ -243,10 +243,6 @@ def next_number(wc: str, prefix: str) -> int:
 
 
 # ---------------------------------------------------------------- listing
-def _visible(jobs: list[J.Job]) -> list[J.Job]:
-    return [j for j in jobs if j.number != 0]
-
-
 def cmd_jobs(argv: list[str]) -> int:
     p = _parser("jobs")
     p.add_argument("which", nargs="?", default="active",
@@ -256,7 +252,7 @@ def cmd_jobs(argv: list[str]) -> int:
     with C.Project.here(share=False) as pr:
         pr.sync()
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
-        jobs = _visible(J.scan(pr.jobs, folders))
+        jobs = J.scan(pr.jobs, folders)
         if a.which == "done":
             jobs = [j for j in jobs if j.status in J.FINISHED]
         print_jobs(jobs, a.json)
@@ -296,7 +292,7 @@ def _select(pr: C.Project, words: list[str], default=None) -> list[J.Job]:
     found, missing = [], []
     for word in words:
         ids = J.parse_ids([word], prefix)
-        got = [j for j in (pr.find(i) for i in ids) if j is not None and j.number != 0]
+        got = [j for j in (pr.find(i) for i in ids) if j is not None]
         if not got and len(ids) == 1:
             missing.append(ids[0])
         elif not got:
@@ -308,7 +304,7 @@ def _select(pr: C.Project, words: list[str], default=None) -> list[J.Job]:
 
 
 def _active_unfinished(pr: C.Project) -> list[J.Job]:
-    return [j for j in _visible(J.scan(pr.jobs, ("active",))) if j.status not in J.FINISHED]
+    return [j for j in J.scan(pr.jobs, ("active",)) if j.status not in J.FINISHED]
 
 
 def send_commands(pr: C.Project, cmd: str, jobs: list[J.Job], content: str | None = None) -> None:
@@ -353,7 +349,7 @@ def cmd_update(argv: list[str]) -> int:
             jobs = _select(pr, argv[:1])
             files = argv[1:]
         else:
-            jobs = _visible(J.scan(pr.jobs, ("active",)))
+            jobs = J.scan(pr.jobs, ("active",))
         for f in files:
             if os.path.isabs(f) or ".." in f.split("/") or "\n" in f:
                 raise UsageError(f"result file must be a path inside the job: {f}")
@@ -374,7 +370,7 @@ def cmd_pull(argv: list[str]) -> int:
         pr.sync(pr.jobs)
         pr.sync(pr.results)
         relinked = _refresh_links(pr)
-        n = len(_visible(J.scan(pr.jobs)))
+        n = len(J.scan(pr.jobs))
         _say(f"pulled {pr.proj} from {pr.server}: {n} job(s)"
              + (f", {relinked} link(s) updated" if relinked else ""))
     return 0
@@ -620,7 +616,7 @@ def cmd_queue(argv: list[str]) -> int:
     _parser("queue").parse_args(argv)
     with C.Project.here() as pr:
         pr.sync()
-        jobs = [j for j in _visible(J.scan(pr.jobs, ("active",)))
+        jobs = [j for j in J.scan(pr.jobs, ("active",))
                 if os.path.isfile(os.path.join(j.path, "grunter.py"))]
         if not jobs:
             raise GruntError("queue runs the project's grunter.py on the server: submit a job first")

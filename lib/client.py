@@ -10,7 +10,7 @@ from typing import Callable
 
 from . import config, git as G, protocol as P
 from .errors import GruntError
-from .jobs import Job, load
+from .jobs import Job, is_job_id, load
 from .remote import PushRejected, Remote
 
 BRANCH = "main"
@@ -155,6 +155,8 @@ class Project:
 
     # -- jobs ------------------------------------------------------------
     def find(self, jobid: str) -> Job | None:
+        if not is_job_id(jobid):
+            return None
         for folder in P.FOLDERS:
             path = os.path.join(self.jobs, folder, jobid, self.proj)
             if os.path.isdir(path):

@@ -283,7 +283,7 @@ class Grund:
                 skip = email == me
             elif tok and not skip:
                 m = P.CMD_PATH_RE.match(tok)
-                if m and m.group(3) == st.proj or m and m.group(4) == "newproj-server":
+                if m and m.group(3) == st.proj:
                     work.append((commit, tok))
         return work
 
@@ -361,7 +361,7 @@ class Grund:
             return
         P.write_atomic(st.refreshed, "")
         for job in scan(st.jobs, ("active",)):
-            if job.number and job.status not in FINISHED and self.submitted(job.path):
+            if job.status not in FINISHED and self.submitted(job.path):
                 self.grunter(job.path, "status", quiet=True)
 
     def give_up(self, st: ProjectState, path: str) -> None:
@@ -463,12 +463,8 @@ class Grund:
                 G.git("add", "-u", "--", f"{folder}/{jid}", cwd=wc)
                 if wc == st.jobs:
                     G.git("add", "-f", "--", f"{folder}/{jid}/{proj}/job.*", cwd=wc)
-                G.git("mv", "-k", f"{folder}/{jid}", f"{target}/{jid}", cwd=wc)
-                if os.path.isdir(src):  # untracked leftovers that git mv left behind
-                    shutil.move(src, dst + ".rest")
-                    for name in os.listdir(dst + ".rest"):
-                        shutil.move(os.path.join(dst + ".rest", name), os.path.join(dst, name))
-                    os.rmdir(dst + ".rest")
+                # git mv renames the directory itself: the untracked outputs go along
+                G.git("mv", f"{folder}/{jid}", f"{target}/{jid}", cwd=wc)
                 if wc == st.jobs:
                     self.joblog(os.path.join(dst, proj), f"{cmd}: moved from {folder}/ to {target}/")
                     G.git("add", "-f", "--", f"{target}/{jid}/{proj}/{P.LOG}", cwd=wc)

@@ -181,13 +181,19 @@ def expand_array(spec: str) -> list[int]:
     return out
 
 
+def is_job_id(name: str) -> bool:
+    """A job's id; number 0 (``abc000000``) is the control directory, not a job."""
+    m = P.JOBID_RE.match(name)
+    return bool(m) and int(m.group(2)) != 0
+
+
 def scan(wc: str, folders: tuple[str, ...] = P.FOLDERS) -> list[Job]:
-    """Every job in a jobs working copy, sorted by id."""
+    """Every job in a jobs working copy, sorted by id (control directories left out)."""
     found = []
     for folder in folders:
         base = os.path.join(wc, folder)
         try:
-            ids = [e.name for e in os.scandir(base) if e.is_dir() and P.JOBID_RE.match(e.name)]
+            ids = [e.name for e in os.scandir(base) if e.is_dir() and is_job_id(e.name)]
         except FileNotFoundError:
             continue
         for jid in ids:
