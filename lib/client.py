@@ -84,7 +84,7 @@ class Project:
             self._ident = identity_env(self.jobs)
         return self._ident
 
-    def publish(self, build: Callable[[], tuple[list[str], str]], wc: str | None = None) -> str:
+    def publish(self, build: Callable[[], tuple[list[str], str]]) -> str:
         """Change the working copy with ``build``, commit and push; retry on races.
 
         ``build`` runs on a fresh copy of the server's state and returns
@@ -94,7 +94,7 @@ class Project:
         force-pushed.  On any other failure the working copy goes back to the
         server's state and the files ``build`` wrote are removed.
         """
-        wc = wc or self.jobs
+        wc = self.jobs
         for attempt in range(PUSH_TRIES):
             paths: list[str] = []
             try:
@@ -145,8 +145,7 @@ class Project:
         return G.ok("merge-base", "--is-ancestor", head, f"origin/{BRANCH}", cwd=wc)
 
     def _commit(self, wc: str, msg: str) -> None:
-        G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
-              "-m", msg, cwd=wc, env=self.ident())
+        G.commit(msg, cwd=wc, env=self.ident())
 
     def _restore(self, wc: str, paths: list[str]) -> None:
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc, check=False)

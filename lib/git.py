@@ -75,3 +75,8 @@ def out(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -
 def zsplit(data: bytes) -> list[str]:
     """Split NUL-terminated ``-z`` output into paths."""
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
+
+
+def commit(msg: str, cwd: str, env: dict[str, str]) -> None:
+    """A commit made by grunt or grund: no hooks, never a signing prompt."""
+    git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg, cwd=cwd, env=env)

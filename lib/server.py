@@ -54,8 +54,7 @@ def hook_text(server: str) -> str:
 
 
 def commit(wc: str, server: str, msg: str) -> None:
-    G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg,
-          cwd=wc, env=grund_env(server))
+    G.commit(msg, cwd=wc, env=grund_env(server))
 
 
 def create_project(server: str, proj: str) -> bool:
