@@ -419,7 +419,7 @@ class Grund:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["File", "Size", "Modified"])
         for rel, st in walk_files(jobdir):
-            if bookkeeping(rel):
+            if P.is_job_file(rel):
                 continue
             ts = time.strftime(P.TS_FORMAT, time.gmtime(st.st_mtime))
             w.writerow([rel, st.st_size, ts])
@@ -493,7 +493,7 @@ class Grund:
                         not os.path.realpath(src).startswith(real_job + os.sep)):
                     refused.append(rel)
                     continue
-                if not os.path.isfile(src) or bookkeeping(norm):
+                if not os.path.isfile(src) or P.is_job_file(norm):
                     continue
                 dst = os.path.join(dest_root, norm)
                 make_room(dest_root, norm)
@@ -520,7 +520,7 @@ class Grund:
         out = []
         for p in G.zsplit(raw):
             r = os.path.relpath(p, rel)
-            if not bookkeeping(r) and r not in out:
+            if not P.is_job_file(r) and r not in out:
                 out.append(r)
         return out
 
@@ -564,11 +564,6 @@ def make_room(root: str, rel: str) -> None:
     last = os.path.join(root, rel)
     if os.path.isdir(last) and not os.path.islink(last):
         shutil.rmtree(last)
-
-
-def bookkeeping(rel: str) -> bool:
-    """A job's own files, not results: job.*, grcmd.* and the runners' hidden .job.*."""
-    return "/" not in rel and rel.startswith(("job.", ".job.", P.CMD_PREFIX))
 
 
 def walk_files(top: str):

@@ -138,7 +138,7 @@ def _load_tasks(job: Job, texts: dict[str, str], own: dict[str, str]) -> None:
         m = P.TASK_FILE_RE.match(name)
         if m and m.group(2) != "out":
             per.setdefault(int(m.group(1)), {})[m.group(2)] = text
-    for idx in expand_array(_line(texts.get(P.ARRAY))):
+    for idx in P.array_tasks(_line(texts.get(P.ARRAY))):
         per.setdefault(idx, {})
     for idx in sorted(per):
         files = dict(per[idx])
@@ -166,19 +166,6 @@ def _load_tasks(job: Job, texts: dict[str, str], own: dict[str, str]) -> None:
     ends = [t.end for t in job.tasks if t.end]
     job.start = job.start or (min(starts) if starts else "")
     job.end = job.end or (max(ends) if ends and job.status in FINISHED else "")
-
-
-def expand_array(spec: str) -> list[int]:
-    """Task indices of a Slurm --array spec like ``0-3``, ``1,3,5-7`` or ``0-15:4%2``."""
-    out: list[int] = []
-    for part in spec.split("%")[0].split(","):
-        m = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part.strip())
-        if not m:
-            continue
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) else a
-        out.extend(range(a, b + 1, int(m.group(3) or 1)))
-    return out
 
 
 def is_job_id(name: str) -> bool:

@@ -31,7 +31,7 @@ def submit(job: Job, conf: dict) -> int:
     job.write(protocol.LOCAL_SCRIPT, runner.job_script(job, conf))
     argv = ["sh", protocol.LOCAL_SCRIPT]
     if conf["array"] is not None:
-        argv = ["sh", "-c", _ARRAY_LOOP, "sh", *map(str, runner.array_tasks(conf["array"]))]
+        argv = ["sh", "-c", _ARRAY_LOOP, "sh", *map(str, protocol.array_tasks(conf["array"]))]
         job.write(protocol.ARRAY, conf["array"])
     with open(job.file(protocol.OUT), "ab") as out:
         proc = subprocess.Popen(argv, cwd=job.path, stdin=subprocess.DEVNULL, stdout=out,

@@ -84,6 +84,27 @@ def fifo_path(jobdir: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(job_wc(jobdir))), FIFO)
 
 
+def array_tasks(spec: str) -> list[int]:
+    """Task ids of an sbatch --array spec: ``0-3``, ``1,5,7``, ``0-15:4``, ``0-9%2``.
+
+    Parts that are not ranges are skipped: the runner checks the spec before
+    submitting, and readers of old job.array files should not fail on one.
+    """
+    tasks: set[int] = set()
+    for part in spec.split("%")[0].split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+)(?::(\d+))?)?", part.strip())
+        if m:
+            first = int(m.group(1))
+            tasks.update(range(first, int(m.group(2) or first) + 1, int(m.group(3) or 1)))
+    return sorted(tasks)
+
+
+def is_job_file(rel: str) -> bool:
+    """A job's own files, never results: job.*, grcmd.* and the job script's
+    temporary .job.* files, at the top of the job directory."""
+    return "/" not in rel and rel.startswith(("job.", ".job.", CMD_PREFIX))
+
+
 def now_ts() -> str:
     """The current UTC time in the protocol's timestamp format."""
     return _dt.datetime.now(_dt.timezone.utc).strftime(TS_FORMAT)

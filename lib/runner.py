@@ -105,16 +105,6 @@ def check_settings(settings: dict) -> dict:
     return conf
 
 
-def array_tasks(spec: str) -> list[int]:
-    """Task ids of an sbatch array spec: ``0-3``, ``1,5,7``, ``0-15:4``, ``0-9%2``."""
-    tasks: list[int] = []
-    for part in spec.split("%")[0].split(","):
-        rng, _, step = part.partition(":")
-        first, _, last = rng.partition("-")
-        tasks.extend(range(int(first), int(last or first) + 1, int(step or 1)))
-    return sorted(set(tasks))
-
-
 @dataclasses.dataclass
 class Outcome:
     """What is known about a job (or one array task) at a moment."""
@@ -160,7 +150,7 @@ class Job:
     def tasks(self) -> list[int] | None:
         """Array task ids from job.array, None for a plain job."""
         spec = self.read(protocol.ARRAY)
-        return array_tasks(spec) if spec else None
+        return protocol.array_tasks(spec) if spec else None
 
     def units(self) -> list[int | None]:
         """What has its own start/end/exitcode/status files: the job, or each task."""
@@ -335,11 +325,6 @@ def _tracked(job: Job) -> set[str] | None:
     return {n.decode("utf-8", "surrogateescape") for n in p.stdout.split(b"\0") if n}
 
 
-def _is_job_file(rel: str) -> bool:
-    """job.*, grcmd.* and the job script's temporary .job.* files, at the top."""
-    return "/" not in rel and rel.startswith(("job.", protocol.CMD_PREFIX, ".job."))
-
-
 def result_files(job: Job, patterns: Sequence[str]) -> list[str]:
     """Result file names relative to the job directory, sorted.
 
@@ -378,7 +363,7 @@ def result_files(job: Job, patterns: Sequence[str]) -> list[str]:
             raise RunnerError("cannot list the job's submitted files (git ls-files failed)")
         found -= tracked
     return [rel for rel in sorted(found)
-            if not _is_job_file(rel) and "\n" not in rel and inside(rel)
+            if not protocol.is_job_file(rel) and "\n" not in rel and inside(rel)
             and os.path.isfile(os.path.join(job.path, rel))]
 
 

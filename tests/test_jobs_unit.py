@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from lib import jobs as J
+from lib import jobs as J, protocol
 from lib.errors import UsageError
 
 T0, T1 = "2026-01-02 03:04:05 UTC", "2026-01-02 04:05:06 UTC"
@@ -106,7 +106,7 @@ def test_array_job_all_done_and_pending(tmp_path):
 @pytest.mark.parametrize("spec, tasks", [
     ("0-3", [0, 1, 2, 3]), ("1,3,5-7", [1, 3, 5, 6, 7]), ("0-15:4%2", [0, 4, 8, 12]), ("5", [5])])
 def test_expand_array(spec, tasks):
-    assert J.expand_array(spec) == tasks
+    assert protocol.array_tasks(spec) == tasks
 
 
 @pytest.mark.parametrize("words, ids", [

@@ -5,7 +5,7 @@ import select
 import stat
 import subprocess
 
-from fixture_core import GRUNT, SERVER, git, wait_for
+from fixture_core import GRUNT, SERVER, git
 
 
 def tree(path):

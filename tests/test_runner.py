@@ -14,7 +14,7 @@ from lib import protocol, runner, slurm
 @pytest.mark.parametrize("spec, tasks", [("0-3", [0, 1, 2, 3]), ("1,5,7", [1, 5, 7]),
                                          ("0-15:4", [0, 4, 8, 12]), ("0-2,7%2", [0, 1, 2, 7])])
 def test_array_tasks(spec, tasks):
-    assert runner.array_tasks(spec) == tasks
+    assert protocol.array_tasks(spec) == tasks
     assert runner.check_settings({"array": spec})["array"] == spec
 
 
