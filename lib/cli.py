@@ -612,6 +612,9 @@ _QUEUE_PY = ("import os, sys\n"
              "sys.argv[1:3] = [rt]\n" + runtime.BOOTSTRAP)
 
 
+QUEUE_TIMEOUT = 120  # seconds: a scheduler that does not answer must not hang the terminal
+
+
 def cmd_queue(argv: list[str]) -> int:
     _parser("queue").parse_args(argv)
     with C.Project.here() as pr:
@@ -625,7 +628,7 @@ def cmd_queue(argv: list[str]) -> int:
             os.path.relpath(jobs[-1].path, pr.jobs)
         rt = os.path.relpath(os.path.join(config.server_root(pr.server), "runtime"), home)
         p = pr.remote.run(["python3", "-c", _QUEUE_PY, rt, job, "grunter.py", "queue"],
-                          check=False)
+                          check=False, timeout=QUEUE_TIMEOUT)
         sys.stdout.write(p.stdout.decode("utf-8", "replace"))
         if p.returncode != 0:
             err = p.stderr.decode("utf-8", "replace").strip().splitlines()
