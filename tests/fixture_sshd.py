@@ -181,6 +181,10 @@ def start_sshd(state: str | os.PathLike[str], **knobs: str) -> Sshd:
     """
     _require_sshd()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSHUP_")}
+    # GRUNT_TEST_SRV_USER: another server user, so two test runs on one machine
+    # do not empty each other's server home
+    if os.environ.get("GRUNT_TEST_SRV_USER"):
+        env["SSHUP_SRV_USER"] = os.environ["GRUNT_TEST_SRV_USER"]
     env.update({f"SSHUP_{k}": v for k, v in knobs.items()})
     # the script's stdio must not be inherited by sshd, else this would wait for it
     p = subprocess.run([str(HARNESS / "sshd-up.sh"), str(state)], env=env,
