@@ -20,10 +20,11 @@ from .remote import Remote
 from .term import table
 
 HELP: dict[str, tuple[str, str]] = {
-    "newproj": ("newproj <proj> [<remote>]",
+    "newproj": ("newproj <proj> [<remote>] [--user <owner>]",
                 "On the server (one argument): create the project's repositories under ~/grunt.\n"
                 "On the client: set the project up against <remote>, which is [user@]host\n"
-                "(an ssh-config alias works) or an absolute path standing for the server's home."),
+                "(an ssh-config alias works) or an absolute path standing for the server's home.\n"
+                "--user <owner>: read <owner>'s shared project <proj> instead (read-only copy)."),
     "newproj-server": ("newproj-server <proj>",
                        "From an existing project: ask grund on the server to create project <proj>."),
     "submit": ("submit [args...] -m 'message'",
@@ -97,8 +98,11 @@ def cmd_newproj(argv: list[str]) -> int:
     p = _parser("newproj")
     p.add_argument("proj")
     p.add_argument("remote", nargs="?")
+    p.add_argument("--user")
     a = p.parse_args(argv)
     config.check_name("project", a.proj)
+    if a.user is not None:
+        return _shared_newproj(a.proj, a.remote, a.user)
     if a.remote is None:
         server = config.default_server(ask=True)
         existed = S.create_project(server, a.proj)
@@ -148,6 +152,31 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
             G.git("reset", "-q", "--hard", f"origin/{C.BRANCH}", cwd=tmp)
             G.git("branch", "-q", "--set-upstream-to", f"origin/{C.BRANCH}", cwd=tmp)
             os.replace(tmp, wc)
+
+
+def _shared_newproj(proj: str, spec: str | None, owner: str) -> int:
+    """A read-only copy of ``owner``'s project ``proj``, reached through ``spec``."""
+    if spec is None:
+        raise UsageError("newproj --user needs the server's address: grunt newproj <proj> <remote> --user <owner>")
+    if spec.startswith("/"):
+        spec = os.path.normpath(spec)
+    Remote(spec, "?")  # checks the spec before anything is written
+    projdir = C.find_projdir(os.getcwd())
+    if config.project_name(projdir) != proj:
+        raise UsageError(f"this checkout is project {config.project_name(projdir)}, not {proj}")
+    server = config.project_server(projdir)
+    base = share.SharedProject.base_dir(server, share.check_user(owner), proj)
+    new = not os.path.isdir(base)
+    try:
+        with share.open_project(owner, spec=spec) as pr:
+            pr.sync(pr.jobs)
+            pr.sync(pr.results)
+    except GruntError:
+        if new:  # leave no trace of a set-up that failed
+            shutil.rmtree(base, ignore_errors=True)
+        raise
+    _say(f"project {proj} of {owner} on {server} set up read-only ({spec})")
+    return 0
 
 
 def cmd_newproj_server(argv: list[str]) -> int:

@@ -100,33 +100,40 @@ def check_user(owner: str) -> str:
     return owner
 
 
-def server_address(server: str, proj: str) -> str:
-    """How this machine reaches ``server``: the project's remote, else any project's there."""
+def server_address(server: str, proj: str, base: str) -> str:
+    """How this machine reaches ``server``: given for this copy, else the project's, else any."""
     own = os.path.join(config.client_proj_dir(server, proj), "remote")
-    for path in [own, *sorted(glob.glob(os.path.join(glob.escape(
+    for path in [os.path.join(base, "remote"), own, *sorted(glob.glob(os.path.join(glob.escape(
             os.path.dirname(config.client_proj_dir(server, proj))), "*", "remote")))]:
         spec = config.read_first_line(path)
         if spec:
             return spec
-    raise GruntError(f"no address known for server {server}: set up a project of yours there "
-                     f"first (grunt newproj <proj> <remote>)")
+    raise GruntError(f"no address known for server {server}: give it once with "
+                     f"grunt newproj {proj} <remote> --user <owner>")
 
 
 class SharedProject(C.Project):
     """Another user's project, read through a separate working copy that never pushes."""
 
-    def __init__(self, projdir: str, proj: str, server: str, owner: str, share: bool = True):
+    def __init__(self, projdir: str, proj: str, server: str, owner: str, share: bool = True,
+                 spec: str | None = None):
         self.projdir, self.proj, self.server, self.owner = projdir, proj, server, check_user(owner)
-        self.base = os.path.join(config.grunt_dir(), "ro", server, owner, proj)
+        self.base = self.base_dir(server, owner, proj)
         self.jobs = os.path.join(self.base, "jobs")
         self.results = os.path.join(self.base, "results")
         os.makedirs(self.base, mode=0o700, exist_ok=True)
         self._lock = open(os.path.join(self.base, "lock"), "a")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
-        self.remote = Remote(server_address(server, proj), server, share)
+        self.remote = Remote(spec or server_address(server, proj, self.base), server, share)
+        if spec:
+            P.write_atomic(os.path.join(self.base, "remote"), spec + "\n")
         self._ident = None
         for wc in (self.jobs, self.results):
             self._init(wc)
+
+    @staticmethod
+    def base_dir(server: str, owner: str, proj: str) -> str:
+        return os.path.join(config.grunt_dir(), "ro", server, owner, proj)
 
     def _repo_path(self, wc: str) -> str:
         """The owner's bare repo, as the server's git sees it."""
@@ -186,10 +193,10 @@ def _read_only(wc: str) -> None:
                 os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o222)
 
 
-def open_project(owner: str | None, share: bool = True) -> C.Project:
+def open_project(owner: str | None, share: bool = True, spec: str | None = None) -> C.Project:
     """The project of the current checkout: the user's own, or ``owner``'s read-only."""
     if owner is None:
         return C.Project.here(share=share)
     projdir = C.find_projdir(os.getcwd())
     return SharedProject(projdir, config.project_name(projdir), config.project_server(projdir),
-                         owner, share)
+                         owner, share, spec)
