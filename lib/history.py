@@ -60,18 +60,15 @@ def cmd_log(argv: list[str]) -> int:
     words, owner = cli._user_option(argv)
     if len(words) != 1:
         raise UsageError("log takes one job id: grunt log <jobid>")
-    with share.open_project(owner, share=False) as pr:
+    with share.open_project(owner) as pr:
         pr.sync()
+        pr.sync(pr.results)
         ids = J.parse_ids(words, pr.id_prefix())
         if len(ids) != 1:
             raise UsageError("log takes one job id, not a range")
         jid = ids[0]
         found = [(c, "jobs") for c in commits(pr.jobs, jid)]
-        if owner is None and os.path.isdir(os.path.join(pr.results, ".git")):
-            pr.sync(pr.results)
-        if os.path.isdir(os.path.join(pr.results, ".git")) and G.ok("rev-parse", "-q", "--verify",
-                                                                      "HEAD", cwd=pr.results):
-            found += [(c, "results") for c in commits(pr.results, jid)]
+        found += [(c, "results") for c in commits(pr.results, jid)]
         if not found:
             raise GruntError(f"no such job in {pr.proj} on {pr.server}: {jid} was never used")
         found.sort(key=lambda x: x[0][0])

@@ -88,7 +88,7 @@ def _let_pass(path: str, gid: int) -> None:
     """
     st = os.stat(path)
     if st.st_gid == gid or st.st_gid == os.getgid() or not st.st_mode & stat.S_IXGRP:
-        _set(path, gid, stat.S_IMODE(st.st_mode) & 0o070 & ~0o020 | 0o010)
+        _set(path, gid, 0o010)
     else:
         os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
 

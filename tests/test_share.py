@@ -125,6 +125,8 @@ def test_colleague_reads_and_cannot_write(server: Server, sshd: Sshd, colleague:
                        check=False)
     assert (p.returncode, p.stderr) == (1, b"grunt: error: no such unix group: nosuchgroup9\n")
 
+    lead = (server.path(), server.path("bb"), server.path("bb", SERVER))
+    others = [d.stat().st_mode & 0o007 for d in lead]
     assert server.grunt("share", co.proj, colleague.group) == (
         f"project {co.proj} on {SERVER} is now readable (not writable) by group "
         f"{colleague.group}; its members run: grunt jobs --user {owner}\n")
@@ -134,9 +136,8 @@ def test_colleague_reads_and_cannot_write(server: Server, sshd: Sshd, colleague:
             for x in [d, *(os.path.join(d, f) for f in files)]:
                 st = os.lstat(x)
                 assert st.st_gid == gid and st.st_mode & stat.S_IRGRP and not st.st_mode & 0o022, x
-    for d in (server.path(), server.path("bb"), server.path("bb", SERVER)):
-        m = d.stat().st_mode
-        assert not m & (stat.S_IRGRP | stat.S_IROTH | 0o022), d   # pass through, never list
+    for d, o in zip(lead, others):   # the group passes through, never lists; others as before
+        assert (d.stat().st_gid, d.stat().st_mode & 0o077) == (gid, 0o010 | o), d
     assert server.path("srv").stat().st_mode & 0o077 == 0          # where jobs run: private
 
     # the colleague: a read-only copy, jobs, out, show, log, pull with links
@@ -188,7 +189,7 @@ def test_colleague_reads_and_cannot_write(server: Server, sshd: Sshd, colleague:
     # git's words for a repository it may not write to
     assert "unable to create temporary object directory" in p.stderr, p.stderr
     repo = f"~{owner}/grunt/bb/{SERVER}/{co.proj}"
-    for attempt in (f"touch {repo}/jobs.git/refs/heads/evil", f"mkdir {repo}/jobs.git/objects/ee",
+    for attempt in (f"touch {repo}/jobs.git/refs/heads/evil", f"mkdir {repo}/jobs.git/objects/evil",
                     f"echo x >> {repo}/jobs.git/config", f"touch {repo}/x", f"mkdir ~{owner}/grunt/x",
                     f"rm -rf {repo}/results.git/objects"):
         p = colleague.ssh(attempt)
