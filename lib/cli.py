@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import io
 import json
 import os
@@ -11,17 +12,19 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from typing import Callable
 
-from . import client as C, config, git as G, jobs as J, protocol as P, runtime, server as S
+from . import client as C, config, git as G, jobs as J, protocol as P, provenance, runtime, server as S, share
 from .errors import GruntError, UsageError
 from .remote import Remote
 from .term import table
 
 HELP: dict[str, tuple[str, str]] = {
-    "newproj": ("newproj <proj> [<remote>]",
+    "newproj": ("newproj <proj> [<remote>] [--user <owner>]",
                 "On the server (one argument): create the project's repositories under ~/grunt.\n"
                 "On the client: set the project up against <remote>, which is [user@]host\n"
-                "(an ssh-config alias works) or an absolute path standing for the server's home."),
+                "(an ssh-config alias works) or an absolute path standing for the server's home.\n"
+                "--user <owner>: read <owner>'s shared project <proj> instead (read-only copy)."),
     "newproj-server": ("newproj-server <proj>",
                        "From an existing project: ask grund on the server to create project <proj>."),
     "submit": ("submit [args...] -m 'message'",
@@ -29,17 +32,24 @@ HELP: dict[str, tuple[str, str]] = {
                "push it and print the job id.  -m 'message' must come last."),
     "jobs": ("jobs [active|done|archive|delete|all] [--json]",
              "List jobs: id, server, scheduler id, status, submit, start, end, args, message.\n"
-             "Default: active.  done: finished active jobs.  --json: machine-readable."),
+             "Default: active.  done: finished active jobs.  --json: machine-readable.\n"
+             "--tree: resubmitted jobs below the job they came from.\n"
+             "--user <owner>: the jobs of another user who shared the project with you."),
     "status": ("status [jobid..]",
                "Ask grund to refresh the scheduler state of the jobs (default: unfinished active jobs)."),
     "update": ("update [jobid] [files..]",
                "Ask grund to copy results into the results repository (default: every active job)\n"
                "and link gresults/<jobid> to them.  Alias: results."),
-    "pull": ("pull", "Fetch the jobs and results repositories from the server."),
-    "out": ("out <jobid..>", "Print the jobs' output (job.out, and job.error when submission failed)."),
+    "pull": ("pull [--user <owner>]",
+             "Fetch the jobs and results repositories from the server.\n"
+             "--user <owner>: another user's shared project, into a read-only copy,\n"
+             "linked as gresults/<owner>/<jobid>."),
+    "out": ("out <jobid..> [--user <owner>]",
+            "Print the jobs' output (job.out, and job.error when submission failed)."),
     "ls": ("ls <jobid..>", "List the files of the jobs on the server (from job.list)."),
-    "diff": ("diff <jobid1> [jobid2]",
-             "Diff a job against the current project, or two jobs (job.* and grcmd.* left out)."),
+    "diff": ("diff <jobid1> [jobid2] | diff <jobid> --source",
+             "Diff a job against the current project, or two jobs (job.* and grcmd.* left out).\n"
+             "--source: the job against the commit it was submitted from (see job.source)."),
     "link": ("link <jobid..>", "Make gresults/<jobid> point at the job's results."),
     "unlink": ("unlink <jobid..>", "Remove gresults/<jobid> links."),
     "cancel": ("cancel <jobid..>", "Cancel the jobs (passed to grunter.py cancel)."),
@@ -47,6 +57,18 @@ HELP: dict[str, tuple[str, str]] = {
     "delete": ("delete <jobid..>", "Move the jobs to delete/ (a running job is canceled first)."),
     "archive": ("archive <jobid..>", "Move finished jobs to archive/."),
     "nuke": ("nuke <jobid..>", "Remove the jobs and their results for good."),
+    "undelete": ("undelete <jobid..>", "Bring deleted jobs back to active/, with their results."),
+    "show": ("show <jobid> [--user <owner>]",
+             "Everything recorded about a job: message, args, state, times, scheduler id,\n"
+             "the source commit, branch and remote, the uncommitted changes, what was not shipped."),
+    "log": ("log <jobid> [--user <owner>]",
+            "The commits that submitted, updated, moved or nuked a job, with their times."),
+    "resubmit": ("resubmit <jobid> [args...] -m 'message'",
+                 "A new job from the stored snapshot of <jobid> (not from the current directory),\n"
+                 "with its args unless new ones are given; job.parent names <jobid>."),
+    "share": ("share <proj> <unix-group>",
+              "On the server: let <unix-group> read the project's repositories (never write).\n"
+              "Colleagues then run e.g. grunt jobs --user <you> and grunt pull --user <you>."),
     "server": ("server [<name>]", "Show the project's server, or set it (file grunt.server)."),
     "queue": ("queue", "Show the scheduler queue and partitions on the server (grunter.py queue)."),
     "help": ("help [<command>]", "Show help."),
@@ -76,8 +98,11 @@ def cmd_newproj(argv: list[str]) -> int:
     p = _parser("newproj")
     p.add_argument("proj")
     p.add_argument("remote", nargs="?")
+    p.add_argument("--user")
     a = p.parse_args(argv)
     config.check_name("project", a.proj)
+    if a.user is not None:
+        return _shared_newproj(a.proj, a.remote, a.user)
     if a.remote is None:
         server = config.default_server(ask=True)
         existed = S.create_project(server, a.proj)
@@ -129,6 +154,31 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
             os.replace(tmp, wc)
 
 
+def _shared_newproj(proj: str, spec: str | None, owner: str) -> int:
+    """A read-only copy of ``owner``'s project ``proj``, reached through ``spec``."""
+    if spec is None:
+        raise UsageError("newproj --user needs the server's address: grunt newproj <proj> <remote> --user <owner>")
+    if spec.startswith("/"):
+        spec = os.path.normpath(spec)
+    Remote(spec, "?")  # checks the spec before anything is written
+    projdir = C.find_projdir(os.getcwd())
+    if config.project_name(projdir) != proj:
+        raise UsageError(f"this checkout is project {config.project_name(projdir)}, not {proj}")
+    server = config.project_server(projdir)
+    base = share.SharedProject.base_dir(server, share.check_user(owner), proj)
+    new = not os.path.isdir(base)
+    try:
+        with share.open_project(owner, spec=spec) as pr:
+            pr.sync(pr.jobs)
+            pr.sync(pr.results)
+    except GruntError:
+        if new:  # leave no trace of a set-up that failed
+            shutil.rmtree(base, ignore_errors=True)
+        raise
+    _say(f"project {proj} of {owner} on {server} set up read-only ({spec})")
+    return 0
+
+
 def cmd_newproj_server(argv: list[str]) -> int:
     p = _parser("newproj-server")
     p.add_argument("proj")
@@ -149,7 +199,7 @@ def cmd_newproj_server(argv: list[str]) -> int:
 
 
 # ---------------------------------------------------------------- submit
-def split_submit(argv: list[str]) -> tuple[list[str], str]:
+def split_submit(argv: list[str], usage: str = "submit [args...]") -> tuple[list[str], str]:
     """``[args...] -m msg`` -> (args, msg); -m must come last."""
     rest = list(argv)
     msg = None
@@ -158,11 +208,11 @@ def split_submit(argv: list[str]) -> tuple[list[str], str]:
     elif rest and rest[-1].startswith("-m") and len(rest[-1]) > 2:
         msg, rest = rest[-1][2:], rest[:-1]
     if any(x in ("-m", "--message") for x in rest):
-        raise UsageError("-m 'message' must come last: grunt submit [args...] -m 'why'")
+        raise UsageError(f"-m 'message' must come last: grunt {usage} -m 'why'")
     if msg is None:
-        raise UsageError("a message is required: grunt submit [args...] -m 'why'")
+        raise UsageError(f"a message is required: grunt {usage} -m 'why'")
     if not msg.strip():
-        raise UsageError("the message is empty: grunt submit [args...] -m 'why'")
+        raise UsageError(f"the message is empty: grunt {usage} -m 'why'")
     return rest, msg
 
 
@@ -185,9 +235,7 @@ def snapshot_list(top: str) -> tuple[list[str], list[str]]:
 
 def cmd_submit(argv: list[str]) -> int:
     args, msg = split_submit(argv)
-    for x in args:
-        if "\n" in x:
-            raise UsageError("job arguments cannot contain newlines (job.args holds one per line)")
+    _check_args(args)
     with C.Project.here() as pr:
         if not os.path.isfile(os.path.join(pr.projdir, "grunter.py")):
             raise GruntError(f"no grunter.py in {pr.projdir}: copy grunter_example.py there "
@@ -196,31 +244,54 @@ def cmd_submit(argv: list[str]) -> int:
         if untracked:
             shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
             _warn(f"not shipped (untracked): {shown}")
-        prefix = config.prefix()
+        record = provenance.record(pr.projdir, untracked)
         pr.sync()
-        state: dict[str, str] = {}
 
-        def build():
-            jid = P.format_jobid(prefix, next_number(pr.jobs, prefix))
-            state["id"] = jid
-            rel = os.path.join("active", jid, pr.proj)
-            dest = os.path.join(pr.jobs, rel)
-            os.makedirs(dest)
+        def fill(dest: str) -> dict[str, str]:
             for path in ship:
                 C.copy_entry(os.path.join(pr.projdir, path), os.path.join(dest, path))
-            ts = P.now_ts()
-            P.write_atomic(os.path.join(dest, P.MESSAGE), msg.rstrip("\n") + "\n")
-            P.write_atomic(os.path.join(dest, P.SUBMIT), ts + "\n")
-            P.write_atomic(os.path.join(dest, P.ARGS), "".join(x + "\n" for x in args))
-            P.write_atomic(os.path.join(dest, P.SERVER), pr.server + "\n")
-            P.write_atomic(os.path.join(dest, "grcmd.submit"), ts + "\n")
-            counter = os.path.join(".grunt-ids", prefix)
-            os.makedirs(os.path.join(pr.jobs, ".grunt-ids"), exist_ok=True)
-            P.write_atomic(os.path.join(pr.jobs, counter), f"{int(jid[3:])}\n")
-            return [rel, counter], f"submit {jid}: {msg.strip().splitlines()[0]}"
-        pr.publish(build)
-        _say(state["id"])
+            return record
+        _say(publish_job(pr, args, msg, fill))
     return 0
+
+
+def _check_args(args: list[str]) -> None:
+    for x in args:
+        if "\n" in x:
+            raise UsageError("job arguments cannot contain newlines (job.args holds one per line)")
+
+
+def publish_job(pr: C.Project, args: list[str], msg: str,
+                fill: Callable[[str], dict[str, str]]) -> str:
+    """Commit and push a new job; return its id.
+
+    ``fill(dest)`` puts the snapshot into the new job directory and returns
+    more job files to write ({name: content}, e.g. the provenance).
+    """
+    prefix = config.prefix()
+    state: dict[str, str] = {}
+
+    def build():
+        jid = P.format_jobid(prefix, next_number(pr.jobs, prefix))
+        state["id"] = jid
+        rel = os.path.join("active", jid, pr.proj)
+        dest = os.path.join(pr.jobs, rel)
+        os.makedirs(dest)
+        extra = fill(dest)
+        ts = P.now_ts()
+        P.write_atomic(os.path.join(dest, P.MESSAGE), msg.rstrip("\n") + "\n")
+        P.write_atomic(os.path.join(dest, P.SUBMIT), ts + "\n")
+        P.write_atomic(os.path.join(dest, P.ARGS), "".join(x + "\n" for x in args))
+        P.write_atomic(os.path.join(dest, P.SERVER), pr.server + "\n")
+        for name, text in extra.items():
+            P.write_atomic(os.path.join(dest, name), text.encode("utf-8", "surrogateescape"))
+        P.write_atomic(os.path.join(dest, "grcmd.submit"), ts + "\n")
+        counter = os.path.join(".grunt-ids", prefix)
+        os.makedirs(os.path.join(pr.jobs, ".grunt-ids"), exist_ok=True)
+        P.write_atomic(os.path.join(pr.jobs, counter), f"{int(jid[3:])}\n")
+        return [rel, counter], f"submit {jid}: {msg.strip().splitlines()[0]}"
+    pr.publish(build)
+    return state["id"]
 
 
 def next_number(wc: str, prefix: str) -> int:
@@ -248,18 +319,35 @@ def cmd_jobs(argv: list[str]) -> int:
     p.add_argument("which", nargs="?", default="active",
                    choices=["active", "done", "archive", "delete", "all"])
     p.add_argument("--json", action="store_true")
+    p.add_argument("--tree", action="store_true")
+    p.add_argument("--user")
     a = p.parse_args(argv)
-    with C.Project.here(share=False) as pr:
+    with share.open_project(a.user, share=False) as pr:
         pr.sync()
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
         jobs = J.scan(pr.jobs, folders)
         if a.which == "done":
             jobs = [j for j in jobs if j.status in J.FINISHED]
-        print_jobs(jobs, a.json)
+        print_jobs(jobs, a.json, tree=a.tree)
     return 0
 
 
-def print_jobs(jobs: list[J.Job], as_json: bool = False) -> None:
+def lineage(jobs: list[J.Job]) -> list[tuple[J.Job, int]]:
+    """Jobs in lineage order: each one followed by the jobs resubmitted from it; (job, depth)."""
+    listed = {j.id for j in jobs}
+    kids: dict[str, list[J.Job]] = {}
+    for j in jobs:
+        kids.setdefault(j.parent if j.parent in listed and j.parent != j.id else "", []).append(j)
+    out: list[tuple[J.Job, int]] = []
+    todo = [(j, 0) for j in reversed(kids.get("", []))]
+    while todo:
+        j, depth = todo.pop()
+        out.append((j, depth))
+        todo.extend((k, depth + 1) for k in reversed(kids.get(j.id, [])))
+    return out
+
+
+def print_jobs(jobs: list[J.Job], as_json: bool = False, tree: bool = False) -> None:
     if as_json:
         print(json.dumps([j.as_json() for j in jobs], indent=1))
         return
@@ -267,11 +355,11 @@ def print_jobs(jobs: list[J.Job], as_json: bool = False) -> None:
         _say("no jobs")
         return
     rows = []
-    for j in jobs:
+    for j, depth in lineage(jobs) if tree else [(j, 0) for j in jobs]:
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
         if j.status == J.PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
-        rows.append([j.id, j.server, j.sched_id, state, j.submit.replace(" UTC", ""),
+        rows.append(["  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.server, j.sched_id, state, j.submit.replace(" UTC", ""),
                      j.start.replace(" UTC", ""), j.end.replace(" UTC", ""),
                      " ".join(j.args), j.message.splitlines()[0] if j.message else ""])
         for t in j.tasks:
@@ -288,7 +376,7 @@ def _select(pr: C.Project, words: list[str], default=None) -> list[J.Job]:
         if default is None:
             raise UsageError("which job? give job ids, e.g. 12 or abc000011..22")
         return default()
-    prefix = config.prefix()
+    prefix = pr.id_prefix()
     found, missing = [], []
     for word in words:
         ids = J.parse_ids([word], prefix)
@@ -365,26 +453,44 @@ def cmd_update(argv: list[str]) -> int:
 
 
 def cmd_pull(argv: list[str]) -> int:
-    _parser("pull").parse_args(argv)
-    with C.Project.here() as pr:
+    p = _parser("pull")
+    p.add_argument("--user")
+    a = p.parse_args(argv)
+    with share.open_project(a.user) as pr:
         pr.sync(pr.jobs)
         pr.sync(pr.results)
-        relinked = _refresh_links(pr)
+        if a.user is None:
+            relinked = _refresh_links(pr)
+        else:
+            relinked = sum(_link(pr, j) for j in J.scan(pr.jobs))
         n = len(J.scan(pr.jobs))
-        _say(f"pulled {pr.proj} from {pr.server}: {n} job(s)"
+        _say(f"pulled {pr.proj}{f' of {a.user}' if a.user else ''} from {pr.server}: {n} job(s)"
              + (f", {relinked} link(s) updated" if relinked else ""))
     return 0
 
 
 def _each_job(argv: list[str]):
     """The named jobs, fresh from the server; a header line each when there are several."""
-    with C.Project.here(share=False) as pr:
+    words, owner = _user_option(argv)
+    with share.open_project(owner, share=False) as pr:
         pr.sync()
-        jobs = _select(pr, argv)
+        jobs = _select(pr, words)
         for j in jobs:
             if len(jobs) > 1:
                 _say(f"==> {j.id} <==")
             yield j
+
+
+def _user_option(argv: list[str]) -> tuple[list[str], str | None]:
+    """``--user <owner>`` taken out of a command line that is otherwise job ids."""
+    words, owner = list(argv), None
+    while "--user" in words:
+        i = words.index("--user")
+        if i + 1 >= len(words):
+            raise UsageError("--user needs a user name")
+        owner = share.check_user(words[i + 1])
+        del words[i:i + 2]
+    return words, owner
 
 
 def cmd_out(argv: list[str]) -> int:
@@ -423,15 +529,24 @@ def cmd_diff(argv: list[str]) -> int:
     p = _parser("diff")
     p.add_argument("job1")
     p.add_argument("job2", nargs="?")
+    p.add_argument("--source", action="store_true")
     a = p.parse_args(argv)
+    if a.source and a.job2:
+        raise UsageError("diff --source takes one job: grunt diff <jobid> --source")
     with C.Project.here(share=False) as pr:
         pr.sync()
         j1 = _select(pr, [a.job1])
         if len(j1) != 1:
             raise UsageError("diff takes single job ids, not ranges")
         left = f"HEAD:{os.path.relpath(j1[0].path, pr.jobs)}"
+        extra: dict[str, str] = {}
         with tempfile.TemporaryDirectory(prefix="grunt-diff.") as tmp:
-            if a.job2:
+            if a.source:
+                # the commit lives in the project's checkout: let git in the
+                # jobs copy read its objects (read-only, nothing is copied)
+                commit, extra = _source_commit(pr, j1[0])
+                left, right = commit, left
+            elif a.job2:
                 j2 = _select(pr, [a.job2])
                 if len(j2) != 1:
                     raise UsageError("diff takes single job ids, not ranges")
@@ -443,10 +558,25 @@ def cmd_diff(argv: list[str]) -> int:
                      ":(exclude)job.*", ":(exclude)grcmd.*"]
             if not sys.stdout.isatty():
                 argv2.insert(2, "--no-color")
-            rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env()).returncode
+            rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env(extra)).returncode
             if rc not in (0, 1):
                 raise GruntError("git diff failed")
     return 0
+
+
+def _source_commit(pr: C.Project, job: J.Job) -> tuple[str, dict[str, str]]:
+    """(the job's source commit, env letting the jobs copy read the checkout's objects)."""
+    text = P.read_text(os.path.join(job.path, P.SOURCE))
+    if text is None:
+        raise GruntError(f"{job.id} has no {P.SOURCE}: it was submitted before grunt recorded sources")
+    commit = provenance.parse_source(text).get("commit")
+    if not commit:
+        raise GruntError(f"{job.id} was not submitted from a commit ({P.SOURCE}: {text.strip()})")
+    if not G.ok("cat-file", "-e", f"{commit}^{{commit}}", cwd=pr.projdir):
+        raise GruntError(f"the source commit {commit[:12]} of {job.id} is not in this checkout "
+                         "(fetch it first)")
+    objects = os.path.join(pr.projdir, G.out("rev-parse", "--git-path", "objects", cwd=pr.projdir))
+    return commit, {"GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
 
 
 def _worktree_tree(pr: C.Project, tmp: str) -> str:
@@ -463,6 +593,8 @@ def _worktree_tree(pr: C.Project, tmp: str) -> str:
 
 # ---------------------------------------------------------------- links
 def _link_path(pr: C.Project, jid: str) -> str:
+    if isinstance(pr, share.SharedProject):
+        return os.path.join(pr.projdir, "gresults", pr.owner, jid)
     return os.path.join(pr.projdir, "gresults", jid)
 
 
@@ -634,6 +766,21 @@ def cmd_queue(argv: list[str]) -> int:
             err = p.stderr.decode("utf-8", "replace").strip().splitlines()
             raise GruntError(f"queue failed on {pr.server}: {err[-1] if err else f'exit {p.returncode}'}")
     return 0
+
+
+def cmd_share(argv: list[str]) -> int:
+    p = _parser("share")
+    p.add_argument("proj")
+    p.add_argument("group")
+    a = p.parse_args(argv)
+    server = config.default_server()
+    share.share_project(server, a.proj, a.group)
+    _say(f"project {a.proj} on {server} is now readable (not writable) by group {a.group}; "
+         f"its members run: grunt jobs --user {getpass.getuser()}")
+    return 0
+
+
+from .history import cmd_log, cmd_resubmit, cmd_show, cmd_undelete  # noqa: E402
 
 
 def cmd_help(argv: list[str]) -> int:

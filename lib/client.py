@@ -153,6 +153,10 @@ class Project:
             G.git("clean", "-q", "-fdx", "--", *paths, cwd=wc, check=False)
 
     # -- jobs ------------------------------------------------------------
+    def id_prefix(self) -> str:
+        """The prefix a bare job number stands for (``12`` = ``<prefix>000012``)."""
+        return config.prefix()
+
     def find(self, jobid: str) -> Job | None:
         if not is_job_id(jobid):
             return None

@@ -322,7 +322,7 @@ class Grund:
             if len(files) == 1 and P.parse_ts(files[0]):
                 files = []
             self.copy_results(st, folder, jid, jobdir, files)
-        elif cmd in ("delete", "archive", "nuke"):
+        elif cmd in ("delete", "archive", "nuke", "undelete"):
             return self.move(st, folder, jid, proj, cmd)
         elif cmd == "newproj-server":
             name = content.strip()
@@ -442,8 +442,8 @@ class Grund:
         jobdir = os.path.join(st.jobs, folder, jid, proj)
         if cmd in ("delete", "nuke") and not self.finished(jobdir):
             self.grunter(jobdir, "cancel")
-        target = None if cmd == "nuke" else cmd
-        if target == folder:
+        target = {"nuke": None, "undelete": "active"}.get(cmd, cmd)
+        if target == folder or cmd == "undelete" and folder != "delete":
             return
         for wc in (st.jobs, st.results):
             src = os.path.join(wc, folder, jid)

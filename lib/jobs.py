@@ -90,6 +90,7 @@ class Job:
     message: str = ""
     exit_code: int | None = None
     tasks: list[Task] = field(default_factory=list)
+    parent: str = ""
 
     @property
     def number(self) -> int:
@@ -120,6 +121,7 @@ def load(path: str, jobid: str, proj: str, folder: str) -> Job:
     args = texts.get(P.ARGS)
     job.args = args[:-1].split("\n") if args and args.endswith("\n") else (args.split("\n") if args else [])
     job.sched_id = _line(texts.get(P.SLURMID)) or _line(texts.get(P.PID))
+    job.parent = _line(texts.get(P.PARENT))
     own = {k[4:]: v for k, v in texts.items()
            if k in (P.START, P.END, P.EXITCODE, P.STATUS, P.CANCELED, P.ERROR)}
     job.start = _line(own.get("start"))

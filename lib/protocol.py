@@ -40,6 +40,12 @@ LOCAL_SCRIPT = "job.sh"         # the local runner's wrapper script
 ARRAY = "job.array"
 LIST = "job.list"
 LOG = "job.log"
+# provenance, written by the client at submit (see lib/provenance.py)
+SOURCE = "job.source"
+DIRTY = "job.dirty"
+PATCH = "job.patch"
+UNTRACKED = "job.untracked"
+PARENT = "job.parent"           # the job a resubmitted job was made from
 
 CMD_PREFIX = "grcmd."
 JOBID_RE = re.compile(r"^([a-z]{3})(\d{6})$")

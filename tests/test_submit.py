@@ -44,7 +44,9 @@ def test_submit_ships_the_working_tree(core):
         "new\nline.txt": "100644", "sub dir/deep.py": "100644", ".gitignore": "100644",
         "link.py": "120000", "data": "120000",
         "job.message": "100644", "job.submit": "100644", "job.args": "100644",
-        "job.server": "100644", "grcmd.submit": "100644"}
+        "job.server": "100644", "grcmd.submit": "100644",
+        "job.source": "100644", "job.dirty": "100644", "job.patch": "100644",
+        "job.untracked": "100644"}
     job = core.cjob(jid)
     assert core.read(os.path.join(job, "run.sh")) == "echo changed after commit\n"
     assert os.readlink(os.path.join(job, "link.py")) == "sub dir/deep.py"
