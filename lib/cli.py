@@ -117,7 +117,7 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
         else:
             tmp = wc + ".new"
             shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted set-up
-            G.git("init", "-q", "-b", C.BRANCH, tmp)
+            G.init(tmp, C.BRANCH)
             G.git("remote", "add", "origin", url, cwd=tmp)
             try:
                 r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
@@ -456,8 +456,8 @@ def _worktree_tree(pr: C.Project, tmp: str) -> str:
            "GIT_DIR": os.path.join(pr.jobs, ".git"), "GIT_WORK_TREE": pr.projdir}
     data = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in ship)
     if data:
-        G.git("add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=pr.projdir,
-              input=data, env=env)
+        # (add --pathspec-from-file needs git 2.25; update-index reads paths since ever)
+        G.git("update-index", "--add", "-z", "--stdin", cwd=pr.projdir, input=data, env=env)
     return G.out("write-tree", cwd=pr.projdir, env=env)
 
 
