@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -10,12 +11,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 
-from . import client as C, config, git as G, jobs as J, protocol as P, runtime, server as S
+from . import __version__, client as C, config, git as G, heartbeat as H, jobs as J, \
+    protocol as P, runtime, server as S, term
 from .errors import GruntError, UsageError
+from .follow import FOLLOW_PY
 from .remote import Remote
-from .term import table
+from .term import Progress, table
 
 HELP: dict[str, tuple[str, str]] = {
     "newproj": ("newproj <proj> [<remote>]",
@@ -29,15 +33,21 @@ HELP: dict[str, tuple[str, str]] = {
                "push it and print the job id.  -m 'message' must come last."),
     "jobs": ("jobs [active|done|archive|delete|all] [--json]",
              "List jobs: id, server, scheduler id, status, submit, start, end, args, message.\n"
-             "Default: active.  done: finished active jobs.  --json: machine-readable."),
-    "status": ("status [jobid..]",
+             "Default: active.  done: finished active jobs.  --json: machine-readable.\n"
+             "Warns when grund on the server has not been seen for 10 minutes."),
+    "status": ("status [--json] [jobid..]",
                "Ask grund to refresh the scheduler state of the jobs (default: unfinished active jobs)."),
     "update": ("update [jobid] [files..]",
                "Ask grund to copy results into the results repository (default: every active job)\n"
                "and link gresults/<jobid> to them.  Alias: results."),
     "pull": ("pull", "Fetch the jobs and results repositories from the server."),
-    "out": ("out <jobid..>", "Print the jobs' output (job.out, and job.error when submission failed)."),
-    "ls": ("ls <jobid..>", "List the files of the jobs on the server (from job.list)."),
+    "out": ("out [-f] <jobid..>",
+            "Print the jobs' output (job.out, and job.error when submission failed).\n"
+            "-f: follow one job's output on the server until the job ends."),
+    "wait": ("wait [jobid..]",
+             "Wait until the jobs (default: the unfinished active ones) have finished;\n"
+             "exit 1 when any of them did not end Done."),
+    "ls": ("ls [--json] <jobid..>", "List the files of the jobs on the server (from job.list)."),
     "diff": ("diff <jobid1> [jobid2]",
              "Diff a job against the current project, or two jobs (job.* and grcmd.* left out)."),
     "link": ("link <jobid..>", "Make gresults/<jobid> point at the job's results."),
@@ -49,6 +59,11 @@ HELP: dict[str, tuple[str, str]] = {
     "nuke": ("nuke <jobid..>", "Remove the jobs and their results for good."),
     "server": ("server [<name>]", "Show the project's server, or set it (file grunt.server)."),
     "queue": ("queue", "Show the scheduler queue and partitions on the server (grunter.py queue)."),
+    "server-status": ("server-status [--json]",
+                      "When grund on the server was last seen, its version and its pending work;\n"
+                      "exit 1 when it has not been seen for 10 minutes."),
+    "init": ("init [--force]",
+             "Write grunter.py into the current project from grunter_example.py."),
     "help": ("help [<command>]", "Show help."),
 }
 ALIASES = {"results": "update"}
@@ -188,15 +203,16 @@ def cmd_submit(argv: list[str]) -> int:
     for x in args:
         if "\n" in x:
             raise UsageError("job arguments cannot contain newlines (job.args holds one per line)")
-    with C.Project.here() as pr:
+    with C.Project.here() as pr, Progress("submit") as prog:
         if not os.path.isfile(os.path.join(pr.projdir, "grunter.py")):
-            raise GruntError(f"no grunter.py in {pr.projdir}: copy grunter_example.py there "
-                             "as grunter.py (it tells grund how to run the job)")
+            raise GruntError(f"no grunter.py in {pr.projdir}: run grunt init to write one "
+                             "from grunter_example.py (it tells grund how to run the job)")
         ship, untracked = snapshot_list(pr.projdir)
         if untracked:
             shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
             _warn(f"not shipped (untracked): {shown}")
         prefix = config.prefix()
+        prog.update(f"fetching from {pr.server}")
         pr.sync()
         state: dict[str, str] = {}
 
@@ -206,8 +222,10 @@ def cmd_submit(argv: list[str]) -> int:
             rel = os.path.join("active", jid, pr.proj)
             dest = os.path.join(pr.jobs, rel)
             os.makedirs(dest)
-            for path in ship:
+            for n, path in enumerate(ship):
+                prog.update(f"copying files {n}/{len(ship)}")
                 C.copy_entry(os.path.join(pr.projdir, path), os.path.join(dest, path))
+            prog.update(f"committing {len(ship)} files and pushing to {pr.server}")
             ts = P.now_ts()
             P.write_atomic(os.path.join(dest, P.MESSAGE), msg.rstrip("\n") + "\n")
             P.write_atomic(os.path.join(dest, P.SUBMIT), ts + "\n")
@@ -219,6 +237,7 @@ def cmd_submit(argv: list[str]) -> int:
             P.write_atomic(os.path.join(pr.jobs, counter), f"{int(jid[3:])}\n")
             return [rel, counter], f"submit {jid}: {msg.strip().splitlines()[0]}"
         pr.publish(build)
+        prog.stop()
         _say(state["id"])
     return 0
 
@@ -256,7 +275,24 @@ def cmd_jobs(argv: list[str]) -> int:
         if a.which == "done":
             jobs = [j for j in jobs if j.status in J.FINISHED]
         print_jobs(jobs, a.json)
+        _check_heartbeat(pr, jobs)
     return 0
+
+
+def _check_heartbeat(pr: C.Project, jobs: list[J.Job]) -> None:
+    """Warn when grund has not been seen for a while (its heartbeat came with the fetch)."""
+    hb = H.read(pr.jobs)
+    if hb is not None:
+        if H.age(hb) > H.STALE:
+            _warn(f"grund on {pr.server} was last seen {H.describe_age(H.age(hb))} "
+                  f"({hb.get('time', '?')}): is it running? (grunt server-status)")
+        return
+    now = time.time()
+    waiting = [j for j in jobs if j.status == J.PENDING and not j.sched_id
+               and (P.parse_ts(j.submit) or 0) and now - P.parse_ts(j.submit).timestamp() > H.STALE]
+    if waiting:
+        _warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
+              "for it: is it running? (grunt server-status)")
 
 
 def print_jobs(jobs: list[J.Job], as_json: bool = False) -> None:
@@ -266,20 +302,30 @@ def print_jobs(jobs: list[J.Job], as_json: bool = False) -> None:
     if not jobs:
         _say("no jobs")
         return
+    headers = ["ID", "SERVER", "SCHED_ID", "STATUS", "SUBMIT", "START", "END", "ARGS", "MESSAGE"]
+    limit = term.width()
+    rows = _job_rows(jobs, short=False)
+    if limit and max(map(len, term.table(headers, rows).splitlines())) > limit:
+        rows = _job_rows(jobs, short=True)   # MM-DD HH:MM instead of the whole time
+    # to fit the terminal: the message first, then args, server and scheduler id
+    _say(table(headers, rows, colour_col=3, shrink=[8, 7, 1, 2], limit=limit))
+
+
+def _job_rows(jobs: list[J.Job], short: bool) -> list[list[str]]:
+    def ts(text: str) -> str:
+        text = text.replace(" UTC", "")
+        return text[5:16] if short and len(text) >= 16 else text
     rows = []
     for j in jobs:
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
         if j.status == J.PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
-        rows.append([j.id, j.server, j.sched_id, state, j.submit.replace(" UTC", ""),
-                     j.start.replace(" UTC", ""), j.end.replace(" UTC", ""),
+        rows.append([j.id, j.server, j.sched_id, state, ts(j.submit), ts(j.start), ts(j.end),
                      " ".join(j.args), j.message.splitlines()[0] if j.message else ""])
         for t in j.tasks:
             tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
-            rows.append([f"  _{t.index}", "", "", tstate, "", t.start.replace(" UTC", ""),
-                         t.end.replace(" UTC", ""), "", ""])
-    _say(table(["ID", "SERVER", "SCHED_ID", "STATUS", "SUBMIT", "START", "END", "ARGS", "MESSAGE"],
-               rows, colour_col=3))
+            rows.append([f"  _{t.index}", "", "", tstate, "", ts(t.start), ts(t.end), "", ""])
+    return rows
 
 
 def _select(pr: C.Project, words: list[str], default=None) -> list[J.Job]:
@@ -328,16 +374,23 @@ def send_commands(pr: C.Project, cmd: str, jobs: list[J.Job], content: str | Non
     pr.publish(build)
 
 
+def _json_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """(argv without --json, whether it was there)."""
+    return [x for x in argv if x != "--json"], "--json" in argv
+
+
 def cmd_status(argv: list[str]) -> int:
+    argv, as_json = _json_flag(argv)
     with C.Project.here() as pr:
         pr.sync()
         jobs = _select(pr, argv, default=lambda: _active_unfinished(pr))
         if not jobs:
-            _say("no unfinished jobs")
+            _say("[]" if as_json else "no unfinished jobs")
             return 0
         send_commands(pr, "status", jobs)
-        print_jobs(jobs)
-        _say(f"asked grund on {pr.server} to refresh {len(jobs)} job(s); see grunt jobs")
+        print_jobs(jobs, as_json)
+        if not as_json:
+            _say(f"asked grund on {pr.server} to refresh {len(jobs)} job(s); see grunt jobs")
     return 0
 
 
@@ -366,29 +419,47 @@ def cmd_update(argv: list[str]) -> int:
 
 def cmd_pull(argv: list[str]) -> int:
     _parser("pull").parse_args(argv)
-    with C.Project.here() as pr:
+    with C.Project.here() as pr, Progress("pull") as prog:
+        prog.update(f"fetching the jobs of {pr.proj} from {pr.server}")
         pr.sync(pr.jobs)
+        prog.update(f"fetching the results of {pr.proj} from {pr.server}")
         pr.sync(pr.results)
+        prog.update("updating gresults/ links")
         relinked = _refresh_links(pr)
         n = len(J.scan(pr.jobs))
+        prog.stop()
         _say(f"pulled {pr.proj} from {pr.server}: {n} job(s)"
              + (f", {relinked} link(s) updated" if relinked else ""))
     return 0
 
 
-def _each_job(argv: list[str]):
-    """The named jobs, fresh from the server; a header line each when there are several."""
+def _each_job(argv: list[str], page: bool = False, headers: bool = True):
+    """The named jobs, fresh from the server; a header line each when there are several.
+
+    ``page``: the output goes through the pager on a terminal.
+    """
     with C.Project.here(share=False) as pr:
         pr.sync()
         jobs = _select(pr, argv)
-        for j in jobs:
-            if len(jobs) > 1:
-                _say(f"==> {j.id} <==")
-            yield j
+        with term.pager() if page else _nothing():
+            for j in jobs:
+                if len(jobs) > 1 and headers:
+                    _say(f"==> {j.id} <==")
+                yield j
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
+FOLLOW_POLL = 0.5  # seconds between looks at a followed job's output on the server
 
 
 def cmd_out(argv: list[str]) -> int:
-    for j in _each_job(argv):
+    if argv[:1] in (["-f"], ["--follow"]):
+        return _follow(argv[1:])
+    for j in _each_job(argv, page=True):
         err = P.read_text(os.path.join(j.path, P.ERROR))
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
@@ -408,14 +479,46 @@ def cmd_out(argv: list[str]) -> int:
     return 0
 
 
+def _follow(argv: list[str]) -> int:
+    """``out -f``: the job's output as it grows on the server, until the job ends."""
+    if len(argv) != 1:
+        raise UsageError("out -f follows one job: grunt out -f <jobid>")
+    with C.Project.here() as pr:
+        pr.sync()
+        jobs = _select(pr, argv)
+        if len(jobs) != 1:
+            raise UsageError("out -f follows one job, not a range")
+        j = jobs[0]
+        home = config.home()
+        wc = os.path.relpath(S.wc_path(pr.server, pr.proj, "jobs"), home)
+        rt = os.path.relpath(os.path.join(config.server_root(pr.server), "runtime"), home)
+        sys.stdout.flush()
+        with pr.unlocked():  # other grunt commands may run while this one follows
+            p = pr.remote.run(["python3", "-c", FOLLOW_PY, rt, wc, j.id, pr.proj, str(FOLLOW_POLL)],
+                              check=False, stream=True)
+        if p.returncode != 0:
+            err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GruntError(f"following {j.id} on {pr.server} failed: "
+                             f"{err[-1] if err else f'exit {p.returncode}'}")
+    return 0
+
+
 def cmd_ls(argv: list[str]) -> int:
-    for j in _each_job(argv):
+    argv, as_json = _json_flag(argv)
+    listed = []
+    for j in _each_job(argv, headers=not as_json):
         text = P.read_text(os.path.join(j.path, P.LIST))
-        if text is None:
+        rows = [r[:3] for r in csv.reader(io.StringIO(text or "")) if len(r) >= 3][1:]
+        if as_json:
+            listed.append({"id": j.id, "folder": j.folder, "files": None if text is None else
+                           [{"file": f, "size": int(n) if n.isdigit() else None, "modified": m}
+                            for f, n, m in rows]})
+        elif text is None:
             _say("(no job.list yet: grund writes it after the job's first command)")
-            continue
-        rows = [r for r in csv.reader(io.StringIO(text))][1:]
-        _say(table(["FILE", "SIZE", "MODIFIED"], [r[:3] for r in rows if len(r) >= 3]))
+        else:
+            _say(table(["FILE", "SIZE", "MODIFIED"], rows))
+    if as_json:
+        print(json.dumps(listed, indent=1))
     return 0
 
 
@@ -439,11 +542,11 @@ def cmd_diff(argv: list[str]) -> int:
             else:
                 right = _worktree_tree(pr, tmp)
             sys.stdout.flush()
-            argv2 = ["git", "diff", "--no-ext-diff", left, right, "--",
+            colour = "--color=always" if term.use_colour() else "--no-color"
+            argv2 = ["git", "diff", "--no-ext-diff", colour, left, right, "--",
                      ":(exclude)job.*", ":(exclude)grcmd.*"]
-            if not sys.stdout.isatty():
-                argv2.insert(2, "--no-color")
-            rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env()).returncode
+            with term.pager():
+                rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env()).returncode
             if rc not in (0, 1):
                 raise GruntError("git diff failed")
     return 0
@@ -636,6 +739,114 @@ def cmd_queue(argv: list[str]) -> int:
     return 0
 
 
+WAIT_POLL = 5.0  # seconds between fetches while waiting (GRUNT_WAIT_POLL)
+
+
+def cmd_wait(argv: list[str]) -> int:
+    try:
+        poll = float(os.environ.get("GRUNT_WAIT_POLL", WAIT_POLL))
+    except ValueError:
+        raise UsageError("GRUNT_WAIT_POLL must be a number of seconds") from None
+    with C.Project.here() as pr, Progress("wait") as prog:
+        pr.sync()
+        ids = [j.id for j in _select(pr, argv, default=lambda: _active_unfinished(pr))]
+        while True:
+            found = {i: pr.find(i) for i in ids}
+            jobs = [j for j in found.values() if j is not None]
+            busy = [j for j in jobs if j.status not in J.FINISHED]
+            if not busy:
+                break
+            prog.update(f"{len(busy)} of {len(ids)} job(s) not finished: "
+                        + ", ".join(f"{j.id} {j.status}" for j in busy[:3])
+                        + (" ..." if len(busy) > 3 else ""))
+            with pr.unlocked():
+                time.sleep(poll)
+            pr.sync()
+    gone = [i for i, j in found.items() if j is None]
+    if jobs:
+        print_jobs(jobs)
+    if gone:
+        _warn(f"gone from the server meanwhile: {', '.join(gone)}")
+    bad = [j for j in jobs if j.status != J.DONE]
+    return 1 if bad or gone else 0
+
+
+def cmd_server_status(argv: list[str]) -> int:
+    p = _parser("server-status")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    with C.Project.here(share=False) as pr:
+        pr.sync()
+        hb = H.read(pr.jobs) or {}
+        try:
+            pending = [f"{P.CMD_PATH_RE.match(path).group(4)} {P.CMD_PATH_RE.match(path).group(2)}"
+                       for _, path in H.pending_commands(pr.jobs, hb.get("cursor"),
+                                                         S.grund_email(pr.server), pr.proj)]
+        except G.GitError:  # a cursor this copy does not know
+            pending = None
+        unfinished = len(_active_unfinished(pr))
+    age = H.age(hb) if hb else None
+    info = {"server": pr.server, "project": pr.proj, "seen": hb.get("time"),
+            "age": None if age is None else int(age), "version": hb.get("version"),
+            "pid": hb.get("pid"), "host": hb.get("host"), "pending": pending,
+            "unfinished": unfinished}
+    if a.json:
+        print(json.dumps(info, indent=1))
+    else:
+        _say(f"server      {pr.server} (project {pr.proj})")
+        if hb:
+            _say(f"grund       {hb.get('version', '?')}, pid {hb.get('pid', '?')} on {hb.get('host', '?')}")
+            _say(f"last seen   {hb.get('time', '?')} ({H.describe_age(age)})")
+        else:
+            _say("grund       never seen (no heartbeat yet)")
+        if pending is None:
+            _say("pending     unknown (grund's position is not in this copy)")
+        else:
+            _say(f"pending     {len(pending)} command(s) not yet processed"
+                 + (f": {', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''}" if pending else ""))
+        _say(f"unfinished  {unfinished} job(s)")
+    if not hb or age > H.STALE:
+        if not a.json:
+            _warn(f"grund on {pr.server} is not running, or not for this project: start it there "
+                  f"with grund --cron (see the crontab line in the README)")
+        return 1
+    return 0
+
+
+def cmd_init(argv: list[str]) -> int:
+    p = _parser("init")
+    p.add_argument("--force", action="store_true")
+    a = p.parse_args(argv)
+    projdir = C.find_projdir(os.getcwd())
+    dst = os.path.join(projdir, "grunter.py")
+    if os.path.lexists(dst) and not a.force:
+        raise GruntError(f"{dst} exists already: edit it, or start over with grunt init --force")
+    P.write_atomic(dst, runtime.example_grunter())
+    _say(f"wrote {dst} from grunter_example.py.  Edit the SETTINGS at its top:\n"
+         "  command     the program to run; the job's args are appended (now: sh run.sh)\n"
+         "  time, memory, cpus, partition, ...   what to ask the scheduler for\n"
+         "  results     result file patterns (empty: every file the job makes)\n"
+         "then: git add grunter.py && grunt submit -m 'first run'")
+    return 0
+
+
+def complete_ids() -> int:
+    """Job ids for shell completion, from the local jobs copy only (no ssh, no lock)."""
+    try:
+        projdir = C.find_projdir(os.getcwd())
+        base = os.path.join(config.client_proj_dir(config.project_server(projdir),
+                                                    config.project_name(projdir)), "jobs")
+        ids = set()
+        for folder in P.FOLDERS:
+            with contextlib.suppress(OSError):
+                ids.update(e.name for e in os.scandir(os.path.join(base, folder))
+                           if J.is_job_id(e.name))
+    except GruntError:
+        return 1
+    _say("\n".join(sorted(ids)))
+    return 0
+
+
 def cmd_help(argv: list[str]) -> int:
     if argv:
         name = ALIASES.get(argv[0], argv[0])
@@ -661,9 +872,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_help([])
     name = ALIASES.get(argv[0], argv[0])
     if argv[0] == "--version":
-        from . import __version__
         _say(f"grunt {__version__}")
         return 0
+    if argv[0] == "_ids":  # for the bash completion
+        return complete_ids()
     fn = COMMANDS.get(name)
     try:
         if fn is None:
