@@ -287,9 +287,10 @@ def _check_heartbeat(pr: C.Project, jobs: list[J.Job]) -> None:
             _warn(f"grund on {pr.server} was last seen {H.describe_age(H.age(hb))} "
                   f"({hb.get('time', '?')}): is it running? (grunt server-status)")
         return
-    now = time.time()
-    waiting = [j for j in jobs if j.status == J.PENDING and not j.sched_id
-               and (P.parse_ts(j.submit) or 0) and now - P.parse_ts(j.submit).timestamp() > H.STALE]
+    def waited(job: J.Job) -> float:
+        ts = P.parse_ts(job.submit)
+        return time.time() - ts.timestamp() if ts else 0.0
+    waiting = [j for j in jobs if j.status == J.PENDING and not j.sched_id and waited(j) > H.STALE]
     if waiting:
         _warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
               "for it: is it running? (grunt server-status)")
@@ -750,6 +751,9 @@ def cmd_wait(argv: list[str]) -> int:
     with C.Project.here() as pr, Progress("wait") as prog:
         pr.sync()
         ids = [j.id for j in _select(pr, argv, default=lambda: _active_unfinished(pr))]
+        if not ids:
+            _say("no unfinished jobs")
+            return 0
         while True:
             found = {i: pr.find(i) for i in ids}
             jobs = [j for j in found.values() if j is not None]
