@@ -151,6 +151,7 @@ class Grund:
         if os.fork() != 0:
             return False
         os.setsid()
+        os.chdir("/")   # hold no directory the user may want to unmount
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)

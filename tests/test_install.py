@@ -161,3 +161,22 @@ def test_grund_log_rotates(core, monkeypatch):
     assert names == ["grund.log", "grund.log.1", "grund.log.2", "grund.log.3"]
     assert all(os.path.getsize(os.path.join(logdir, n)) <= 400 for n in names)
     assert "serving" in open(os.path.join(logdir, "grund.log")).read()
+
+
+def test_init_keeps_an_existing_grunter(core):
+    top = core.project("p", grunter="")
+    r = core.grunt("init", cwd=top).ok()
+    assert r.out.startswith(f"wrote {top}/grunter.py from grunter_example.py.")
+    with open(os.path.join(top, "grunter.py"), "w") as f:
+        f.write("# mine\n")
+    r = core.grunt("init", cwd=top)
+    assert (r.rc, r.out) == (1, "") and r.err == (
+        f"grunt: error: {top}/grunter.py exists already: edit it, or start over with "
+        "grunt init --force\n")
+    assert open(os.path.join(top, "grunter.py")).read() == "# mine\n"
+    core.grunt("init", "--force", cwd=top).ok()
+    assert open(os.path.join(top, "grunter.py")).read() == \
+        open(os.path.join(ROOT, "grunter_example.py")).read()
+    r = core.grunt("init", cwd=core.work)
+    assert r.rc == 1 and r.err.startswith("grunt: error: not a git checkout") and r.err.count("\n") == 1
+    assert not os.path.exists(os.path.join(core.work, "grunter.py"))

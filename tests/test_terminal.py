@@ -190,3 +190,13 @@ def test_json_of_ls_and_status(core, core_proj):
     assert sorted(st[0]) == sorted(["id", "server", "folder", "status", "sched_id", "submit",
                                     "start", "end", "args", "message", "exit_code"])
     assert core.grunt("status", "--json", jid, cwd=core_proj).ok().out.startswith("[")
+
+
+def test_out_f_and_wait_refuse_bad_input(core, core_proj):
+    r = core.grunt("out", "-f", "1", "2", cwd=core_proj)
+    assert (r.rc, r.out, r.err) == (2, "", "grunt: error: out -f follows one job: grunt out -f <jobid>\n")
+    core.mp.setenv("GRUNT_WAIT_POLL", "soon")
+    r = core.grunt("wait", "1", cwd=core_proj)
+    assert (r.rc, r.err) == (2, "grunt: error: GRUNT_WAIT_POLL must be a number of seconds\n")
+    core.mp.delenv("GRUNT_WAIT_POLL")
+    assert core.grunt("wait", cwd=core_proj).ok().out == "no unfinished jobs\n"
