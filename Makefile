@@ -1,6 +1,9 @@
-# grunt: make demo | make test | make bench | make dist | make install
+# grunt: make demo | make test | make bench | make dist | make install [PREFIX=~/bin] [DESTDIR=]
 PYTHON ?= python3
 PREFIX ?= $(HOME)/bin
+# where bash-completion looks for a user's completions (loaded on first use of grunt)
+BASHCOMPDIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/bash-completion/completions
+DESTDIR ?=
 
 .PHONY: test deps demo bench dist install check clean
 
@@ -20,18 +23,22 @@ demo:
 bench: deps
 	$(PYTHON) tests/bench.py
 
-## single-file executables: dist/grunt and dist/grund (copy them into ~/bin)
+## single-file executables: dist/grunt and dist/grund (copy them into ~/bin), and the bash completion
 dist:
 	@rm -rf dist && mkdir -p dist/build
 	@for t in grunt grund; do \
-	  mkdir -p dist/build/$$t && cp -r lib dist/build/$$t/ && rm -rf dist/build/$$t/lib/__pycache__ && \
+	  mkdir -p dist/build/$$t && cp -r lib grunter_example.py dist/build/$$t/ && rm -rf dist/build/$$t/lib/__pycache__ && \
 	  sed -n '/^import os/,$$p' $$t | grep -v '^sys.path.insert' > dist/build/$$t/__main__.py && \
 	  $(PYTHON) -m zipapp dist/build/$$t -o dist/$$t -p '/usr/bin/env python3' || exit 1; \
 	done
-	@rm -rf dist/build && ls -l dist
+	@cp grunt.bash-completion dist/ && rm -rf dist/build && ls -l dist
 
+## grunt and grund into $(DESTDIR)$(PREFIX) (default ~/bin), the completion into $(DESTDIR)$(BASHCOMPDIR)
 install: dist
-	mkdir -p $(PREFIX) && cp dist/grunt dist/grund $(PREFIX)/ && echo "installed grunt and grund in $(PREFIX)"
+	@mkdir -p "$(DESTDIR)$(PREFIX)" "$(DESTDIR)$(BASHCOMPDIR)"
+	@cp dist/grunt dist/grund "$(DESTDIR)$(PREFIX)/"
+	@cp dist/grunt.bash-completion "$(DESTDIR)$(BASHCOMPDIR)/grunt"
+	@echo "installed grunt and grund in $(DESTDIR)$(PREFIX), bash completion in $(DESTDIR)$(BASHCOMPDIR)/grunt"
 
 check:
 	$(PYTHON) -m compileall -q lib grunt grund grunter_example.py

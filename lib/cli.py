@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import getpass
 import io
@@ -11,13 +12,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from typing import Callable
 
-from . import client as C, config, git as G, jobs as J, protocol as P, provenance, runtime, server as S, share
+from . import __version__, client as C, config, git as G, heartbeat as H, jobs as J, \
+    protocol as P, provenance, runtime, server as S, share, term
 from .errors import GruntError, UsageError
+from .follow import FOLLOW_PY
 from .remote import Remote
-from .term import table
+from .term import Progress, table
 
 HELP: dict[str, tuple[str, str]] = {
     "newproj": ("newproj <proj> [<remote>] [--user <owner>]",
@@ -30,12 +34,13 @@ HELP: dict[str, tuple[str, str]] = {
     "submit": ("submit [args...] -m 'message'",
                "Snapshot the project's git-tracked files (plus grunter.py) into a new job,\n"
                "push it and print the job id.  -m 'message' must come last."),
-    "jobs": ("jobs [active|done|archive|delete|all] [--json]",
+    "jobs": ("jobs [active|done|archive|delete|all] [--json] [--tree] [--user <owner>]",
              "List jobs: id, server, scheduler id, status, submit, start, end, args, message.\n"
              "Default: active.  done: finished active jobs.  --json: machine-readable.\n"
              "--tree: resubmitted jobs below the job they came from.\n"
-             "--user <owner>: the jobs of another user who shared the project with you."),
-    "status": ("status [jobid..]",
+             "--user <owner>: the jobs of another user who shared the project with you.\n"
+             "Warns when grund on the server has not been seen for 10 minutes."),
+    "status": ("status [--json] [jobid..]",
                "Ask grund to refresh the scheduler state of the jobs (default: unfinished active jobs)."),
     "update": ("update [jobid] [files..]",
                "Ask grund to copy results into the results repository (default: every active job)\n"
@@ -44,9 +49,13 @@ HELP: dict[str, tuple[str, str]] = {
              "Fetch the jobs and results repositories from the server.\n"
              "--user <owner>: another user's shared project, into a read-only copy,\n"
              "linked as gresults/<owner>/<jobid>."),
-    "out": ("out <jobid..> [--user <owner>]",
-            "Print the jobs' output (job.out, and job.error when submission failed)."),
-    "ls": ("ls <jobid..>", "List the files of the jobs on the server (from job.list)."),
+    "out": ("out [-f] <jobid..> [--user <owner>]",
+            "Print the jobs' output (job.out, and job.error when submission failed).\n"
+            "-f: follow one job's output on the server until the job ends."),
+    "wait": ("wait [jobid..]",
+             "Wait until the jobs (default: the unfinished active ones) have finished;\n"
+             "exit 1 when any of them did not end Done."),
+    "ls": ("ls [--json] <jobid..>", "List the files of the jobs on the server (from job.list)."),
     "diff": ("diff <jobid1> [jobid2] | diff <jobid> --source",
              "Diff a job against the current project, or two jobs (job.* and grcmd.* left out).\n"
              "--source: the job against the commit it was submitted from (see job.source)."),
@@ -71,6 +80,11 @@ HELP: dict[str, tuple[str, str]] = {
               "Colleagues then run e.g. grunt jobs --user <you> and grunt pull --user <you>."),
     "server": ("server [<name>]", "Show the project's server, or set it (file grunt.server)."),
     "queue": ("queue", "Show the scheduler queue and partitions on the server (grunter.py queue)."),
+    "server-status": ("server-status [--json]",
+                      "When grund on the server was last seen, its version and its pending work;\n"
+                      "exit 1 when it has not been seen for 10 minutes."),
+    "init": ("init [--force]",
+             "Write grunter.py into the current project from grunter_example.py."),
     "help": ("help [<command>]", "Show help."),
 }
 ALIASES = {"results": "update"}
@@ -142,7 +156,7 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
         else:
             tmp = wc + ".new"
             shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted set-up
-            G.git("init", "-q", "-b", C.BRANCH, tmp)
+            G.init(tmp, C.BRANCH)
             G.git("remote", "add", "origin", url, cwd=tmp)
             try:
                 r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
@@ -236,22 +250,27 @@ def snapshot_list(top: str) -> tuple[list[str], list[str]]:
 def cmd_submit(argv: list[str]) -> int:
     args, msg = split_submit(argv)
     _check_args(args)
-    with C.Project.here() as pr:
+    with C.Project.here() as pr, Progress("submit") as prog:
         if not os.path.isfile(os.path.join(pr.projdir, "grunter.py")):
-            raise GruntError(f"no grunter.py in {pr.projdir}: copy grunter_example.py there "
-                             "as grunter.py (it tells grund how to run the job)")
+            raise GruntError(f"no grunter.py in {pr.projdir}: run grunt init to write one "
+                             "from grunter_example.py (it tells grund how to run the job)")
         ship, untracked = snapshot_list(pr.projdir)
         if untracked:
             shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
             _warn(f"not shipped (untracked): {shown}")
         record = provenance.record(pr.projdir, untracked)
+        prog.update(f"fetching from {pr.server}")
         pr.sync()
 
         def fill(dest: str) -> dict[str, str]:
-            for path in ship:
+            for n, path in enumerate(ship):
+                prog.update(f"copying files {n}/{len(ship)}")
                 C.copy_entry(os.path.join(pr.projdir, path), os.path.join(dest, path))
+            prog.update(f"committing {len(ship)} files and pushing to {pr.server}")
             return record
-        _say(publish_job(pr, args, msg, fill))
+        jid = publish_job(pr, args, msg, fill)
+        prog.stop()
+        _say(jid)
     return 0
 
 
@@ -329,6 +348,8 @@ def cmd_jobs(argv: list[str]) -> int:
         if a.which == "done":
             jobs = [j for j in jobs if j.status in J.FINISHED]
         print_jobs(jobs, a.json, tree=a.tree)
+        if a.user is None:
+            _check_heartbeat(pr, jobs)
     return 0
 
 
@@ -347,6 +368,23 @@ def lineage(jobs: list[J.Job]) -> list[tuple[J.Job, int]]:
     return out
 
 
+def _check_heartbeat(pr: C.Project, jobs: list[J.Job]) -> None:
+    """Warn when grund has not been seen for a while (its heartbeat came with the fetch)."""
+    hb = H.read(pr.jobs)
+    if hb is not None:
+        if H.age(hb) > H.STALE:
+            _warn(f"grund on {pr.server} was last seen {H.describe_age(H.age(hb))} "
+                  f"({hb.get('time', '?')}): is it running? (grunt server-status)")
+        return
+    def waited(job: J.Job) -> float:
+        ts = P.parse_ts(job.submit)
+        return time.time() - ts.timestamp() if ts else 0.0
+    waiting = [j for j in jobs if j.status == J.PENDING and not j.sched_id and waited(j) > H.STALE]
+    if waiting:
+        _warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
+              "for it: is it running? (grunt server-status)")
+
+
 def print_jobs(jobs: list[J.Job], as_json: bool = False, tree: bool = False) -> None:
     if as_json:
         print(json.dumps([j.as_json() for j in jobs], indent=1))
@@ -354,20 +392,31 @@ def print_jobs(jobs: list[J.Job], as_json: bool = False, tree: bool = False) -> 
     if not jobs:
         _say("no jobs")
         return
+    headers = ["ID", "SERVER", "SCHED_ID", "STATUS", "SUBMIT", "START", "END", "ARGS", "MESSAGE"]
+    limit = term.width()
+    rows = _job_rows(jobs, short=False, tree=tree)
+    if limit and max(map(len, term.table(headers, rows).splitlines())) > limit:
+        rows = _job_rows(jobs, short=True, tree=tree)   # MM-DD HH:MM instead of the whole time
+    # to fit the terminal: the message first, then args, server and scheduler id
+    _say(table(headers, rows, colour_col=3, shrink=[8, 7, 1, 2], limit=limit))
+
+
+def _job_rows(jobs: list[J.Job], short: bool, tree: bool = False) -> list[list[str]]:
+    def ts(text: str) -> str:
+        text = text.replace(" UTC", "")
+        return text[5:16] if short and len(text) >= 16 else text
     rows = []
     for j, depth in lineage(jobs) if tree else [(j, 0) for j in jobs]:
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
         if j.status == J.PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
-        rows.append(["  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.server, j.sched_id, state, j.submit.replace(" UTC", ""),
-                     j.start.replace(" UTC", ""), j.end.replace(" UTC", ""),
+        rows.append(["  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.server, j.sched_id, state,
+                     ts(j.submit), ts(j.start), ts(j.end),
                      " ".join(j.args), j.message.splitlines()[0] if j.message else ""])
         for t in j.tasks:
             tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
-            rows.append([f"  _{t.index}", "", "", tstate, "", t.start.replace(" UTC", ""),
-                         t.end.replace(" UTC", ""), "", ""])
-    _say(table(["ID", "SERVER", "SCHED_ID", "STATUS", "SUBMIT", "START", "END", "ARGS", "MESSAGE"],
-               rows, colour_col=3))
+            rows.append([f"  _{t.index}", "", "", tstate, "", ts(t.start), ts(t.end), "", ""])
+    return rows
 
 
 def _select(pr: C.Project, words: list[str], default=None) -> list[J.Job]:
@@ -416,16 +465,23 @@ def send_commands(pr: C.Project, cmd: str, jobs: list[J.Job], content: str | Non
     pr.publish(build)
 
 
+def _json_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """(argv without --json, whether it was there)."""
+    return [x for x in argv if x != "--json"], "--json" in argv
+
+
 def cmd_status(argv: list[str]) -> int:
+    argv, as_json = _json_flag(argv)
     with C.Project.here() as pr:
         pr.sync()
         jobs = _select(pr, argv, default=lambda: _active_unfinished(pr))
         if not jobs:
-            _say("no unfinished jobs")
+            _say("[]" if as_json else "no unfinished jobs")
             return 0
         send_commands(pr, "status", jobs)
-        print_jobs(jobs)
-        _say(f"asked grund on {pr.server} to refresh {len(jobs)} job(s); see grunt jobs")
+        print_jobs(jobs, as_json)
+        if not as_json:
+            _say(f"asked grund on {pr.server} to refresh {len(jobs)} job(s); see grunt jobs")
     return 0
 
 
@@ -456,29 +512,45 @@ def cmd_pull(argv: list[str]) -> int:
     p = _parser("pull")
     p.add_argument("--user")
     a = p.parse_args(argv)
-    with share.open_project(a.user) as pr:
+    with share.open_project(a.user) as pr, Progress("pull") as prog:
+        prog.update(f"fetching the jobs of {pr.proj} from {pr.server}")
         pr.sync(pr.jobs)
+        prog.update(f"fetching the results of {pr.proj} from {pr.server}")
         pr.sync(pr.results)
+        prog.update("updating gresults/ links")
         if a.user is None:
             relinked = _refresh_links(pr)
         else:
             relinked = sum(_link(pr, j) for j in J.scan(pr.jobs))
         n = len(J.scan(pr.jobs))
+        prog.stop()
         _say(f"pulled {pr.proj}{f' of {a.user}' if a.user else ''} from {pr.server}: {n} job(s)"
              + (f", {relinked} link(s) updated" if relinked else ""))
     return 0
 
 
-def _each_job(argv: list[str]):
-    """The named jobs, fresh from the server; a header line each when there are several."""
+def _each_job(argv: list[str], page: bool = False, headers: bool = True):
+    """The named jobs, fresh from the server; a header line each when there are several.
+
+    ``page``: the output goes through the pager on a terminal.
+    """
     words, owner = _user_option(argv)
     with share.open_project(owner, share=False) as pr:
         pr.sync()
         jobs = _select(pr, words)
-        for j in jobs:
-            if len(jobs) > 1:
-                _say(f"==> {j.id} <==")
-            yield j
+        with term.pager() if page else _nothing():
+            for j in jobs:
+                if len(jobs) > 1 and headers:
+                    _say(f"==> {j.id} <==")
+                yield j
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
+FOLLOW_POLL = 0.5  # seconds between looks at a followed job's output on the server
 
 
 def _user_option(argv: list[str]) -> tuple[list[str], str | None]:
@@ -494,7 +566,9 @@ def _user_option(argv: list[str]) -> tuple[list[str], str | None]:
 
 
 def cmd_out(argv: list[str]) -> int:
-    for j in _each_job(argv):
+    if argv[:1] in (["-f"], ["--follow"]):
+        return _follow(argv[1:])
+    for j in _each_job(argv, page=True):
         err = P.read_text(os.path.join(j.path, P.ERROR))
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
@@ -514,14 +588,46 @@ def cmd_out(argv: list[str]) -> int:
     return 0
 
 
+def _follow(argv: list[str]) -> int:
+    """``out -f``: the job's output as it grows on the server, until the job ends."""
+    if len(argv) != 1:
+        raise UsageError("out -f follows one job: grunt out -f <jobid>")
+    with C.Project.here() as pr:
+        pr.sync()
+        jobs = _select(pr, argv)
+        if len(jobs) != 1:
+            raise UsageError("out -f follows one job, not a range")
+        j = jobs[0]
+        home = config.home()
+        wc = os.path.relpath(S.wc_path(pr.server, pr.proj, "jobs"), home)
+        rt = os.path.relpath(os.path.join(config.server_root(pr.server), "runtime"), home)
+        sys.stdout.flush()
+        with pr.unlocked():  # other grunt commands may run while this one follows
+            p = pr.remote.run(["python3", "-c", FOLLOW_PY, rt, wc, j.id, pr.proj, str(FOLLOW_POLL)],
+                              check=False, stream=True)
+        if p.returncode != 0:
+            err = p.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise GruntError(f"following {j.id} on {pr.server} failed: "
+                             f"{err[-1] if err else f'exit {p.returncode}'}")
+    return 0
+
+
 def cmd_ls(argv: list[str]) -> int:
-    for j in _each_job(argv):
+    argv, as_json = _json_flag(argv)
+    listed = []
+    for j in _each_job(argv, headers=not as_json):
         text = P.read_text(os.path.join(j.path, P.LIST))
-        if text is None:
+        rows = [r[:3] for r in csv.reader(io.StringIO(text or "")) if len(r) >= 3][1:]
+        if as_json:
+            listed.append({"id": j.id, "folder": j.folder, "files": None if text is None else
+                           [{"file": f, "size": int(n) if n.isdigit() else None, "modified": m}
+                            for f, n, m in rows]})
+        elif text is None:
             _say("(no job.list yet: grund writes it after the job's first command)")
-            continue
-        rows = [r for r in csv.reader(io.StringIO(text))][1:]
-        _say(table(["FILE", "SIZE", "MODIFIED"], [r[:3] for r in rows if len(r) >= 3]))
+        else:
+            _say(table(["FILE", "SIZE", "MODIFIED"], rows))
+    if as_json:
+        print(json.dumps(listed, indent=1))
     return 0
 
 
@@ -554,11 +660,11 @@ def cmd_diff(argv: list[str]) -> int:
             else:
                 right = _worktree_tree(pr, tmp)
             sys.stdout.flush()
-            argv2 = ["git", "diff", "--no-ext-diff", left, right, "--",
+            colour = "--color=always" if term.use_colour() else "--no-color"
+            argv2 = ["git", "diff", "--no-ext-diff", colour, left, right, "--",
                      ":(exclude)job.*", ":(exclude)grcmd.*"]
-            if not sys.stdout.isatty():
-                argv2.insert(2, "--no-color")
-            rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env(extra)).returncode
+            with term.pager():
+                rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env(extra)).returncode
             if rc not in (0, 1):
                 raise GruntError("git diff failed")
     return 0
@@ -586,8 +692,8 @@ def _worktree_tree(pr: C.Project, tmp: str) -> str:
            "GIT_DIR": os.path.join(pr.jobs, ".git"), "GIT_WORK_TREE": pr.projdir}
     data = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in ship)
     if data:
-        G.git("add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=pr.projdir,
-              input=data, env=env)
+        # (add --pathspec-from-file needs git 2.25; update-index reads paths since ever)
+        G.git("update-index", "--add", "-z", "--stdin", cwd=pr.projdir, input=data, env=env)
     return G.out("write-tree", cwd=pr.projdir, env=env)
 
 
@@ -768,6 +874,115 @@ def cmd_queue(argv: list[str]) -> int:
     return 0
 
 
+WAIT_POLL = 5.0  # seconds between fetches while waiting (GRUNT_WAIT_POLL)
+
+
+def cmd_wait(argv: list[str]) -> int:
+    try:
+        poll = float(os.environ.get("GRUNT_WAIT_POLL", WAIT_POLL))
+    except ValueError:
+        raise UsageError("GRUNT_WAIT_POLL must be a number of seconds") from None
+    with C.Project.here() as pr, Progress("wait") as prog:
+        pr.sync()
+        ids = [j.id for j in _select(pr, argv, default=lambda: _active_unfinished(pr))]
+        if not ids:
+            _say("no unfinished jobs")
+            return 0
+        while True:
+            found = {i: pr.find(i) for i in ids}
+            jobs = [j for j in found.values() if j is not None]
+            busy = [j for j in jobs if j.status not in J.FINISHED]
+            if not busy:
+                break
+            prog.update(f"{len(busy)} of {len(ids)} job(s) not finished: "
+                        + ", ".join(f"{j.id} {j.status}" for j in busy[:3])
+                        + (" ..." if len(busy) > 3 else ""))
+            with pr.unlocked():
+                time.sleep(poll)
+            pr.sync()
+    gone = [i for i, j in found.items() if j is None]
+    if jobs:
+        print_jobs(jobs)
+    if gone:
+        _warn(f"gone from the server meanwhile: {', '.join(gone)}")
+    bad = [j for j in jobs if j.status != J.DONE]
+    return 1 if bad or gone else 0
+
+
+def cmd_server_status(argv: list[str]) -> int:
+    p = _parser("server-status")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    with C.Project.here(share=False) as pr:
+        pr.sync()
+        hb = H.read(pr.jobs) or {}
+        try:
+            pending = [f"{P.CMD_PATH_RE.match(path).group(4)} {P.CMD_PATH_RE.match(path).group(2)}"
+                       for _, path in H.pending_commands(pr.jobs, hb.get("cursor"),
+                                                         S.grund_email(pr.server), pr.proj)]
+        except G.GitError:  # a cursor this copy does not know
+            pending = None
+        unfinished = len(_active_unfinished(pr))
+    age = H.age(hb) if hb else None
+    info = {"server": pr.server, "project": pr.proj, "seen": hb.get("time"),
+            "age": None if age is None else int(age), "version": hb.get("version"),
+            "pid": hb.get("pid"), "host": hb.get("host"), "pending": pending,
+            "unfinished": unfinished}
+    if a.json:
+        print(json.dumps(info, indent=1))
+    else:
+        _say(f"server      {pr.server} (project {pr.proj})")
+        if hb:
+            _say(f"grund       {hb.get('version', '?')}, pid {hb.get('pid', '?')} on {hb.get('host', '?')}")
+            _say(f"last seen   {hb.get('time', '?')} ({H.describe_age(age)})")
+        else:
+            _say("grund       never seen (no heartbeat yet)")
+        if pending is None:
+            _say("pending     unknown (grund's position is not in this copy)")
+        else:
+            _say(f"pending     {len(pending)} command(s) not yet processed"
+                 + (f": {', '.join(pending[:5])}{' ...' if len(pending) > 5 else ''}" if pending else ""))
+        _say(f"unfinished  {unfinished} job(s)")
+    if not hb or age > H.STALE:
+        if not a.json:
+            _warn(f"grund on {pr.server} is not running, or not for this project: start it there "
+                  f"with grund --cron (see the crontab line in the README)")
+        return 1
+    return 0
+
+
+def cmd_init(argv: list[str]) -> int:
+    p = _parser("init")
+    p.add_argument("--force", action="store_true")
+    a = p.parse_args(argv)
+    projdir = C.find_projdir(os.getcwd())
+    dst = os.path.join(projdir, "grunter.py")
+    if os.path.lexists(dst) and not a.force:
+        raise GruntError(f"{dst} exists already: edit it, or start over with grunt init --force")
+    P.write_atomic(dst, runtime.example_grunter())
+    _say(f"wrote {dst} from grunter_example.py.  Edit the SETTINGS at its top:\n"
+         "  command     the program to run; the job's args are appended (now: sh run.sh)\n"
+         "  time, memory, cpus, partition, ...   what to ask the scheduler for\n"
+         "  results     result file patterns (empty: every file the job makes)\n"
+         "then: git add grunter.py && grunt submit -m 'first run'")
+    return 0
+
+
+def complete_ids() -> int:
+    """Job ids for shell completion, from the local jobs copy only (no ssh, no lock)."""
+    try:
+        projdir = C.find_projdir(os.getcwd())
+        base = os.path.join(config.client_proj_dir(config.project_server(projdir),
+                                                    config.project_name(projdir)), "jobs")
+        ids = set()
+        for folder in P.FOLDERS:
+            with contextlib.suppress(OSError):
+                ids.update(e.name for e in os.scandir(os.path.join(base, folder))
+                           if J.is_job_id(e.name))
+    except GruntError:
+        return 1
+    _say("\n".join(sorted(ids)))
+    return 0
 def cmd_share(argv: list[str]) -> int:
     p = _parser("share")
     p.add_argument("proj")
@@ -808,9 +1023,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_help([])
     name = ALIASES.get(argv[0], argv[0])
     if argv[0] == "--version":
-        from . import __version__
         _say(f"grunt {__version__}")
         return 0
+    if argv[0] == "_ids":  # for the bash completion
+        return complete_ids()
     fn = COMMANDS.get(name)
     try:
         if fn is None:

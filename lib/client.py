@@ -6,9 +6,10 @@ import getpass
 import os
 import shutil
 import socket
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
-from . import config, git as G, protocol as P
+from . import config, git as G, heartbeat as H, protocol as P
 from .errors import GruntError
 from .jobs import Job, is_job_id, load
 from .remote import PushRejected, Remote
@@ -62,6 +63,15 @@ class Project:
         projdir = find_projdir(cwd or os.getcwd())
         return cls(projdir, config.project_name(projdir), config.project_server(projdir), share)
 
+    @contextmanager
+    def unlocked(self) -> Iterator[None]:
+        """Let other grunt commands of this project run meanwhile (a long wait)."""
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+
     def close(self) -> None:
         self.remote.close()
         self._lock.close()
@@ -76,7 +86,9 @@ class Project:
     def sync(self, wc: str | None = None) -> None:
         """Start from the server's state: fetch, then move to it."""
         wc = wc or self.jobs
-        self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
+        # the jobs repo brings grund's heartbeat along, in the same fetch
+        specs = H.FETCH_REFSPECS if wc == self.jobs else ()
+        self.remote.git("fetch", "-q", "origin", *specs, cwd=wc, proj=self.proj)
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
 
     def ident(self) -> dict[str, str]:

@@ -23,16 +23,18 @@ import glob
 import io
 import json
 import logging
+import logging.handlers
 import os
 import select
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
 import time
 
-from . import config, git as G, protocol as P, runtime, server as S
+from . import __version__, config, git as G, heartbeat as H, protocol as P, runtime, server as S
 from .errors import GruntError
 from .jobs import FINISHED, load, scan
 
@@ -40,6 +42,11 @@ log = logging.getLogger("grund")
 GRUNTER_TIMEOUT = 600
 MAX_TRIES = 3  # a command failing this often is skipped (and said so in job.log)
 PUSH_TRIES = 5
+LOG_BYTES, LOG_KEEP = 1_000_000, 3  # grund.log rotates at 1 MB, keeping grund.log.1 .. .3
+
+
+class AlreadyRunning(GruntError):
+    """Another grund holds the lock."""
 
 
 def atomic_json(path: str, data: dict) -> None:
@@ -55,6 +62,9 @@ class ProjectState:
         self.jobs = S.wc_path(server, proj, "jobs")
         self.results = S.wc_path(server, proj, "results")
         self.seen: tuple = ()
+        self.beat_at = 0.0              # when the last heartbeat was written
+        self.beat_blobs: list[str] = []  # the heartbeat blobs written so far
+        self.beat_key: tuple = ()        # the last heartbeat without its time
 
     @property
     def cursor_path(self) -> str:
@@ -106,7 +116,7 @@ class Grund:
             self.lockf.seek(0)
             pid = self.lockf.read().strip() or "?"
             if not restart:
-                raise GruntError(f"grund is already running for server {self.server} (pid {pid}); "
+                raise AlreadyRunning(f"grund is already running for server {self.server} (pid {pid}); "
                                  "stop it first, or use: grund restart") from None
             if pid.isdigit():
                 log.info("restart: stopping grund pid %s", pid)
@@ -123,10 +133,31 @@ class Grund:
                     if time.time() > deadline:
                         raise GruntError(f"grund pid {pid} did not stop within 60 s") from None
                     time.sleep(0.1)
+        self.write_pid()
+
+    def write_pid(self) -> None:
         self.lockf.seek(0)
         self.lockf.truncate()
         self.lockf.write(f"{os.getpid()}\n")
         self.lockf.flush()
+
+    def detach(self) -> bool:
+        """Go on in a new background process of its own session; True in that process.
+
+        The lock is taken before, and the child inherits it (an flock belongs
+        to the open file, which the parent's exit does not close for the
+        child), so two cron runs at the same moment never start two grunds.
+        """
+        if os.fork() != 0:
+            return False
+        os.setsid()
+        os.chdir("/")   # hold no directory the user may want to unmount
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        self.write_pid()
+        return True
 
     def open_fifo(self) -> None:
         path = S.fifo_path(self.server)
@@ -203,11 +234,11 @@ class Grund:
             if st is None:
                 st = self.states[proj] = ProjectState(self.server, proj)
             sig = st.signature()
-            if sig == st.seen and not self.once and not self.refresh_due(st):
-                continue
             try:
-                self.process(st)
-                st.seen = sig
+                if sig != st.seen or self.once or self.refresh_due(st):
+                    self.process(st)
+                    st.seen = sig
+                self.beat(st)
             except GruntError as e:
                 log.error("%s: %s (will retry)", proj, e)
             except OSError as e:
@@ -222,6 +253,8 @@ class Grund:
         cur = self.load_cursor(st)
         self.merge(st.jobs)
         work = self.worklist(st, cur)
+        if work:
+            self.beat(st, pending=len(work), cursor=cur.get("commit"))
         for i, (commit, path) in enumerate(work):
             if self.stop:
                 break
@@ -250,6 +283,26 @@ class Grund:
         self.collect_changes(st)
         self.push(st.jobs)
         self.push(st.results)
+        self.beat(st, pending=0)
+
+    def beat(self, st: ProjectState, pending: int | None = None, cursor: str | None = None) -> None:
+        """Write the heartbeat: when due (every H.EVERY s), or when the work changed."""
+        now = time.time()
+        if pending is None:
+            if now - st.beat_at < H.EVERY:
+                return
+            pending = 0
+        if cursor is None:
+            cursor = self.load_cursor(st).get("commit") if os.path.isdir(st.jobs) else None
+        unfinished = sum(1 for j in scan(st.jobs, ("active",)) if j.status not in FINISHED)
+        key = (pending, cursor, unfinished)
+        if key == st.beat_key and now - st.beat_at < H.EVERY:
+            return
+        H.write(st.bare, {"time": P.now_ts(), "unix": int(now), "version": __version__,
+                          "pid": os.getpid(), "host": socket.gethostname(), "cursor": cursor,
+                          "pending": pending, "unfinished": unfinished, "every": H.EVERY},
+                st.beat_blobs)
+        st.beat_at, st.beat_key = now, key
 
     # ------------------------------------------------------------ cursor and work
     def load_cursor(self, st: ProjectState) -> dict:
@@ -269,23 +322,8 @@ class Grund:
         return cur
 
     def worklist(self, st: ProjectState, cur: dict) -> list[tuple[str, str]]:
-        start = cur.get("commit")
-        rng = [f"{start}..origin/{S.BRANCH}"] if start else [f"origin/{S.BRANCH}"]
-        raw = G.git("log", "-z", "--reverse", "--no-merges", "--no-renames",
-                    "--format=%x01%H %ae", "--name-only", "--diff-filter=AM", *rng, cwd=st.jobs)
-        work: list[tuple[str, str]] = []
-        commit, skip = "", True
-        me = S.grund_email(self.server)
-        for tok in raw.decode("utf-8", "surrogateescape").split("\0"):
-            tok = tok.lstrip("\n")
-            if tok.startswith("\x01"):
-                commit, email = tok[1:].split(" ", 1)
-                skip = email == me
-            elif tok and not skip:
-                m = P.CMD_PATH_RE.match(tok)
-                if m and m.group(3) == st.proj:
-                    work.append((commit, tok))
-        return work
+        return H.pending_commands(st.jobs, cur.get("commit"), S.grund_email(self.server),
+                                  st.proj, f"origin/{S.BRANCH}")
 
     def merge(self, wc: str) -> None:
         """Bring origin's new commits in; running jobs' files are left alone."""
@@ -580,35 +618,75 @@ def walk_files(top: str):
                 yield os.path.relpath(p, top), st
 
 
+def log_to(path: str | None, stream, quiet: bool) -> list[logging.Handler]:
+    """grund's log handlers: the rotating file ``path`` (INFO), and ``stream`` unless None."""
+    fmt = logging.Formatter("%(asctime)s grund: %(message)s", "%Y-%m-%d %H:%M:%S")
+    handlers: list[logging.Handler] = []
+    if path:
+        handlers.append(logging.handlers.RotatingFileHandler(
+            path, maxBytes=LOG_BYTES, backupCount=LOG_KEEP, encoding="utf-8"))
+    if stream is not None:
+        handlers.append(logging.StreamHandler(stream))
+        handlers[-1].setLevel(logging.WARNING if quiet else logging.INFO)
+    for h in handlers:
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+    return handlers
+
+
+def _fail(msg: str, handlers: list[logging.Handler]) -> None:
+    """An error that ends grund: into its log once it has one, else on stderr."""
+    if handlers:
+        log.error("error: %s", msg)
+    else:
+        print(f"grund: error: {msg}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="grund", description="grunt's daemon on the server")
     ap.add_argument("action", nargs="?", choices=["run", "restart"], default="run",
                     help="restart: stop a running grund first")
     ap.add_argument("--once", action="store_true", help="process everything pending and exit")
+    ap.add_argument("--cron", action="store_true",
+                    help="start grund in the background unless it runs already (silent); "
+                         "for crontab: */5 * * * * ~/bin/grund --cron")
     ap.add_argument("--interval", type=float, default=float(os.environ.get("GRUND_INTERVAL", 5)),
                     help="seconds between checks when nothing wakes grund (default 5)")
     ap.add_argument("--refresh", type=float, default=300.0,
                     help="seconds between status checks of unfinished jobs (default 300)")
-    ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("-q", "--quiet", action="store_true", help="log only warnings on stderr")
+    ap.add_argument("--version", action="version", version=f"grund {__version__}")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if a.quiet else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s grund: %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
+    handlers: list[logging.Handler] = []
     try:
         server = config.default_server()
-        d = Grund(server, a.interval, a.once, a.refresh)
-        d.lock(restart=a.action == "restart")
+        d = Grund(server, a.interval, a.once and not a.cron, a.refresh)
+        try:
+            d.lock(restart=a.action == "restart")
+        except AlreadyRunning:
+            if a.cron:
+                return 0  # the one grund is serving: cron stays silent
+            raise
+        if a.cron and not d.detach():
+            return 0
+        handlers = log_to(os.path.join(d.root, "grund.log"), None if a.cron else sys.stderr,
+                          a.quiet)
         return d.run()
     except GruntError as e:
-        print(f"grund: error: {e}", file=sys.stderr)
+        _fail(str(e), handlers)
         return e.exit_code
     except KeyboardInterrupt:
         return 130
     except OSError as e:
-        if e.errno == errno.ENOSPC:
-            print("grund: error: no space left on device", file=sys.stderr)
-        else:
-            print(f"grund: error: {e}", file=sys.stderr)
+        _fail("no space left on device" if e.errno == errno.ENOSPC else str(e), handlers)
         return 1
     except Exception:  # a bug: show where, and say that it is one
+        if not handlers:
+            handlers = log_to(None, sys.stderr, False)
         log.exception("internal error (a bug in grund, please report it with these lines)")
         return 1
+    finally:
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()

@@ -77,6 +77,15 @@ def zsplit(data: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 
 
+def init(path: str, branch: str, bare: bool = False) -> None:
+    """A new repository whose first branch is ``branch``.
+
+    ``git init -b`` needs git 2.28: point HEAD at the branch instead (git 2.17 has it).
+    """
+    git("init", "-q", *(["--bare"] if bare else []), path)
+    git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=path)
+
+
 def commit(msg: str, cwd: str, env: dict[str, str]) -> None:
     """A commit made by grunt or grund: no hooks, never a signing prompt."""
     git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg, cwd=cwd, env=env)

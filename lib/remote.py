@@ -409,18 +409,19 @@ class Remote:
 
     # -- commands on the server
     def run(self, argv: list[str], input: bytes | None = None, check: bool = True,
-            timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
+            timeout: float | None = None, stream: bool = False) -> subprocess.CompletedProcess[bytes]:
         """Run ``argv`` on the server, in the server home; return its result.
 
         ssh failures and a missing program always raise RemoteError; a
-        non-zero exit of the program raises only with ``check``.
+        non-zero exit of the program raises only with ``check``.  ``stream``:
+        the program's stdout goes straight to ours (``stdout`` is then b"").
         """
         if not argv:
             raise ValueError("empty argv")
         if self.is_local:
-            p = self._run_local(argv, input, timeout)
+            p = self._run_local(argv, input, timeout, stream)
         else:
-            p = self._run_ssh(argv, input, timeout)
+            p = self._run_ssh(argv, input, timeout, stream)
         # 127 is also the shell's "command not found": only the program itself
         # missing is a set-up problem; anything else is the program's own result
         if (p.returncode == 127 and not self.is_local
@@ -434,8 +435,8 @@ class Remote:
                               stderr, p.returncode)
         return p
 
-    def _run_local(self, argv: list[str], input: bytes | None,
-                   timeout: float | None) -> subprocess.CompletedProcess[bytes]:
+    def _run_local(self, argv: list[str], input: bytes | None, timeout: float | None,
+                   stream: bool = False) -> subprocess.CompletedProcess[bytes]:
         if not os.path.isdir(self.spec):
             raise RemoteError(f"cannot reach {self.server} ({self.spec} is not a directory)")
         # Like an ssh login: the server home as cwd and HOME, and none of the
@@ -443,24 +444,26 @@ class Remote:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         env["HOME"] = self.spec
         try:
-            p = subprocess.run(argv, cwd=self.spec, env=env, input=input, capture_output=True,
+            p = subprocess.run(argv, cwd=self.spec, env=env, input=input, stderr=subprocess.PIPE,
+                               stdout=None if stream else subprocess.PIPE,
                                stdin=None if input is not None else subprocess.DEVNULL,
                                timeout=timeout)
         except FileNotFoundError:
             raise RemoteError(_not_installed(argv[0], self.server)) from None
         except subprocess.TimeoutExpired:
             raise self._timed_out(argv, timeout) from None
-        return subprocess.CompletedProcess(argv, p.returncode, p.stdout, p.stderr)
+        return subprocess.CompletedProcess(argv, p.returncode, p.stdout or b"", p.stderr)
 
-    def _run_ssh(self, argv: list[str], input: bytes | None,
-                 timeout: float | None) -> subprocess.CompletedProcess[bytes]:
+    def _run_ssh(self, argv: list[str], input: bytes | None, timeout: float | None,
+                 stream: bool = False) -> subprocess.CompletedProcess[bytes]:
         for delay in (*RETRY_DELAYS, None):
             self._ensure_master()
             # ssh hands the remote shell one string: quote every word for it
             ssh = [*self._ssh_words(), *self._common_opts(), *self._client_opts(),
                    "--", self.spec, shlex.join(argv)]
             try:
-                p = subprocess.run(ssh, input=input, capture_output=True, timeout=timeout,
+                p = subprocess.run(ssh, input=input, stderr=subprocess.PIPE, timeout=timeout,
+                                   stdout=None if stream else subprocess.PIPE,
                                    stdin=None if input is not None else subprocess.DEVNULL)
             except FileNotFoundError:
                 raise RemoteError(f"cannot reach {self.server} ({ssh[0]} is not "
@@ -477,7 +480,7 @@ class Remote:
                 msg = explain(stderr, self.server, None)
                 if msg:
                     raise RemoteError(msg, stderr, 255)
-            return subprocess.CompletedProcess(argv, p.returncode, p.stdout, p.stderr)
+            return subprocess.CompletedProcess(argv, p.returncode, p.stdout or b"", p.stderr)
         raise AssertionError("unreachable")
 
     def _timed_out(self, argv: list[str], timeout: float | None) -> RemoteError:

@@ -346,8 +346,10 @@ def result_files(job: Job, patterns: Sequence[str]) -> list[str]:
         return False
 
     found: set[str] = set()
-    for rel in [m for p in patterns for m in glob.glob(p, root_dir=job.path, recursive=True)
-                ] if patterns else ["."]:
+    # glob's root_dir needs Python 3.10: match below the escaped job path instead
+    base, cut = glob.escape(job.path), len(job.path) + 1
+    for rel in [m[cut:] if m.startswith(job.path + os.sep) else m for p in patterns
+                for m in glob.glob(os.path.join(base, p), recursive=True)] if patterns else ["."]:
         full = os.path.join(job.path, rel)
         if not inside(rel):
             continue

@@ -28,14 +28,23 @@ BOOTSTRAP = (
 )
 
 
-def _source(name: str) -> bytes:
-    """A module's source from this package, also when it runs from a zipapp."""
+def _read(path: str) -> bytes:
+    """A file shipped with grunt, also when it runs from a zipapp."""
     loader = getattr(sys.modules[__package__], "__loader__", None)
-    here = os.path.join(os.path.dirname(__file__), name)
     if loader is not None and hasattr(loader, "get_data"):
-        return loader.get_data(here)
-    with open(here, "rb") as f:
+        return loader.get_data(path)
+    with open(path, "rb") as f:
         return f.read()
+
+
+def _source(name: str) -> bytes:
+    """A module's source from this package."""
+    return _read(os.path.join(os.path.dirname(__file__), name))
+
+
+def example_grunter() -> bytes:
+    """grunter_example.py, which sits next to lib/ (in the zipapp too)."""
+    return _read(os.path.join(os.path.dirname(os.path.dirname(__file__)), "grunter_example.py"))
 
 
 def install(root: str) -> str:

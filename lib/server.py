@@ -86,9 +86,9 @@ def create_project(server: str, proj: str) -> bool:
 def _init_bare(bare: str, server: str, proj: str, kind: str) -> None:
     """A bare repo whose first commit holds the folder layout."""
     tmp = bare + ".new"
-    G.git("init", "-q", "--bare", "-b", BRANCH, tmp)
+    G.init(tmp, BRANCH, bare=True)
     with tempfile.TemporaryDirectory(prefix="grunt-init.") as seed:
-        G.git("init", "-q", "-b", BRANCH, seed)
+        G.init(seed, BRANCH)
         for folder in P.FOLDERS:
             os.makedirs(os.path.join(seed, folder))
             P.write_atomic(os.path.join(seed, folder, ".keep"), "")

@@ -149,7 +149,7 @@ class SharedProject(C.Project):
         if os.path.isdir(os.path.join(wc, ".git")):
             return
         repo = self._repo_path(wc)
-        G.git("init", "-q", "-b", C.BRANCH, wc)
+        G.init(wc, C.BRANCH)
         url = repo if self.remote.is_local else f"{self.remote.spec}:{repo}"
         G.git("remote", "add", "origin", url, cwd=wc)
         # trust exactly this repository of another user, for reading it

@@ -38,9 +38,12 @@ echo "hello from the job, args: $*"
 sleep 1
 echo "$*" > result.txt
 EOS
+(cd "$CLI/hello" && git init -q)
+step "grunt init                               # writes grunter.py"
+laptop "$TOP/grunt" init
 # the example runner, told to start jobs as plain processes (no Slurm here)
-sed 's/"runner": "auto"/"runner": "local"/' "$TOP/grunter_example.py" > "$CLI/hello/grunter.py"
-(cd "$CLI/hello" && git init -q && git add run.sh grunter.py && git commit -qm "first version")
+sed -i 's/"runner": "auto"/"runner": "local"/' "$CLI/hello/grunter.py"
+(cd "$CLI/hello" && git add run.sh grunter.py && git commit -qm "first version")
 
 step "grund &                                  # on the cluster"
 (cd "$SRV" && HOME=$SRV exec "$TOP/grund" --interval 1 -q) &
@@ -50,14 +53,10 @@ step "grunt submit 1 2 3 -m 'first try'"
 JOB=$(laptop "$TOP/grunt" submit 1 2 3 -m 'first try')
 echo "$JOB"
 
-printf '\nwaiting for %s to finish' "$JOB"
-for _ in $(seq 60); do
-  if laptop "$TOP/grunt" jobs --json | python3 -c 'import json,sys; sys.exit(0 if all(j["status"] not in ("Pending","Running") for j in json.load(sys.stdin)) else 1)'; then
-    break
-  fi
-  printf .; sleep 1
-done
-echo
+step "grunt wait $JOB"
+laptop "$TOP/grunt" wait "$JOB"
+step "grunt server-status"
+laptop "$TOP/grunt" server-status
 
 step "grunt update $JOB"
 laptop "$TOP/grunt" update "$JOB"

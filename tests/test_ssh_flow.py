@@ -21,6 +21,7 @@ from typing import Iterator
 import pytest
 
 import zipapps
+from lib import __version__
 from fixture_sshd import OddSshd, Sshd, silent_port, start_sshd
 
 SERVER = "flow"
@@ -221,6 +222,14 @@ def test_flow(server: Server, sshd: Sshd, tmp_path: Path) -> None:
 def test_one_connection_per_command(server: Server, sshd: Sshd, tmp_path: Path) -> None:
     co, = new_project(server, Client(tmp_path, sshd))
     co.ok("submit", "-m", "fetch and push, one login", logins=1)
+    server.grund()
+    # grund's heartbeat comes along with the one fetch
+    status = co.ok("server-status", logins=1)
+    assert f"grund       {__version__}, pid " in status
+    assert "pending     0 command(s) not yet processed" in status
+    co.ok("jobs", logins=1)
+    # out -f follows on the server over the same single login; the job has ended
+    assert co.ok("out", "-f", "1", logins=1) == "args: \n"
     # each git call logs in by itself without connection reuse: fetch, push
     before = sshd.accepted()
     p = co.grunt("submit", "-m", "two logins", env={"GRUNT_SSH_MUX": "0"})

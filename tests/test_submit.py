@@ -114,8 +114,8 @@ def test_submit_without_grunter(core):
     before = git("rev-parse", "HEAD", cwd=core.cwc("p"))
     r = core.grunt("submit", "-m", "m", cwd=top)
     assert r.rc == 1 and r.out == ""
-    assert r.err == (f"grunt: error: no grunter.py in {top}: copy grunter_example.py there "
-                     "as grunter.py (it tells grund how to run the job)\n")
+    assert r.err == (f"grunt: error: no grunter.py in {top}: run grunt init to write one "
+                     "from grunter_example.py (it tells grund how to run the job)\n")
     assert git("rev-parse", "HEAD", cwd=core.cwc("p")) == before
     assert git("status", "--porcelain", "--ignored", cwd=core.cwc("p")) == ""
 

@@ -14,7 +14,18 @@ import sys
 import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ("Makefile", "grunt", "grund", "lib")
+SOURCES = ("Makefile", "grunt", "grund", "lib", "grunter_example.py", "grunt.bash-completion")
+
+
+def copy_sources(tree: str) -> None:
+    """What `make dist` and `make install` need, copied into ``tree``."""
+    for name in SOURCES:
+        src = os.path.join(TOP, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(tree, name),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, tree)
 
 
 def build(parent: str = "/tmp") -> str:
@@ -24,13 +35,7 @@ def build(parent: str = "/tmp") -> str:
     server user (pytest's own temp dirs are 0700).
     """
     with tempfile.TemporaryDirectory(prefix="grunt-dist.") as tree:
-        for name in SOURCES:
-            src = os.path.join(TOP, name)
-            if os.path.isdir(src):
-                shutil.copytree(src, os.path.join(tree, name),
-                                ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(src, tree)
+        copy_sources(tree)
         p = subprocess.run(["make", "-s", "dist", f"PYTHON={sys.executable}"], cwd=tree,
                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if p.returncode != 0:

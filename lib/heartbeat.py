@@ -1,0 +1,104 @@
+"""grund's heartbeat: when it was last seen, its version and its pending work.
+
+grund keeps one ref, ``refs/grunt/heartbeat``, in each project's bare jobs
+repo, pointing at a small JSON blob (no commit: a heartbeat adds no history,
+and it does not touch ``refs/heads/main``, so it wakes no one).  The client
+fetches ``refs/grunt/*`` along with the branch in the fetch it makes anyway,
+so reading the heartbeat costs no extra ssh login.
+
+The blob holds ``time`` (UTC, like job timestamps), ``unix``, ``version``,
+``pid``, ``host``, ``cursor`` (the last commit grund has fully processed),
+``pending`` (commands it is working through) and ``unfinished`` (jobs it still
+watches).  From ``cursor`` the client counts the commands pushed since, which
+is the pending work even when grund is down.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from . import git as G, protocol as P
+
+REF = "refs/grunt/heartbeat"
+# the client's fetch: the branch as usual, and grund's refs (a glob, so a
+# server without a heartbeat yet is no error)
+FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/grunt/*:refs/grunt/*")
+EVERY = 60      # seconds between heartbeats of an idle grund
+STALE = 600     # seconds: `grunt jobs` warns when grund was not seen for longer
+
+
+def write(bare: str, data: dict, previous: list[str]) -> None:
+    """Point REF at a new blob holding ``data``.
+
+    ``previous`` lists the blobs written before (by this grund); the one
+    before last is removed, so heartbeats leave no trail of loose objects.
+    (Only that one: a client that was just told about the last one may still
+    be fetching it.)  Nothing else refers to them: each holds its own time.
+    """
+    blob = G.git("hash-object", "-w", "--stdin", cwd=bare,
+                 input=(json.dumps(data, sort_keys=True) + "\n").encode()).decode().strip()
+    if previous and previous[-1] == blob:
+        return
+    G.git("update-ref", REF, blob, cwd=bare)
+    previous.append(blob)
+    while len(previous) > 2:
+        old = previous.pop(0)
+        try:
+            os.unlink(os.path.join(bare, "objects", old[:2], old[2:]))
+        except OSError:  # packed meanwhile by git gc: it prunes it in time
+            pass
+
+
+def read(wc: str) -> dict | None:
+    """The heartbeat the last fetch brought into working copy ``wc``, or None."""
+    raw = G.git("cat-file", "blob", REF, cwd=wc, check=False)
+    try:
+        data = json.loads(raw.decode("utf-8", "replace")) if raw.strip() else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def age(data: dict, now: float | None = None) -> float:
+    """Seconds since the heartbeat was written (0 for a clock ahead of ours)."""
+    try:
+        return max(0.0, (time.time() if now is None else now) - float(data.get("unix", 0)))
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def pending_commands(wc: str, start: str | None, me: str, proj: str,
+                     tip: str = "origin/main") -> list[tuple[str, str]]:
+    """(commit, grcmd path) of the commands in ``start..tip`` not made by ``me``, oldest first.
+
+    grund's work list, and what the client counts as work grund has not done.
+    """
+    rng = [f"{start}..{tip}"] if start else [tip]
+    raw = G.git("log", "-z", "--reverse", "--no-merges", "--no-renames",
+                "--format=%x01%H %ae", "--name-only", "--diff-filter=AM", *rng, cwd=wc)
+    work: list[tuple[str, str]] = []
+    commit, skip = "", True
+    for tok in raw.decode("utf-8", "surrogateescape").split("\0"):
+        tok = tok.lstrip("\n")
+        if tok.startswith("\x01"):
+            commit, email = tok[1:].split(" ", 1)
+            skip = email == me
+        elif tok and not skip:
+            m = P.CMD_PATH_RE.match(tok)
+            if m and m.group(3) == proj:
+                work.append((commit, tok))
+    return work
+
+
+def describe_age(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "at an unknown time"
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s ago"
+    if s < 7200:
+        return f"{s // 60} min ago"
+    if s < 172800:
+        return f"{s // 3600} h ago"
+    return f"{s // 86400} days ago"

@@ -1,0 +1,80 @@
+"""grund's heartbeat: seen by the client in its one fetch, without commits or wake-ups."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from fixture_core import SERVER, git
+from lib import __version__, daemon, heartbeat as H
+
+
+def _beat(core, **data) -> None:
+    """Put a heartbeat of our own making into the server's bare repo."""
+    H.write(core.bare("p"), {"time": "2026-01-01 00:00:00 UTC", "version": "0.0.9", **data}, [])
+
+
+def test_server_status_shows_grund_and_its_pending_work(core, core_proj):
+    r = core.grunt("server-status", cwd=core_proj)
+    assert r.rc == 1 and "grund       never seen (no heartbeat yet)" in r.out
+    assert "grund --cron" in r.err
+
+    core.grund()
+    r = core.grunt("server-status", cwd=core_proj).ok()
+    lines = r.out.splitlines()
+    assert lines[0] == f"server      {SERVER} (project p)"
+    assert lines[1].startswith(f"grund       {__version__}, pid {os.getpid()} on ")
+    assert lines[2].startswith("last seen   ") and lines[2].endswith(" s ago)")
+    assert lines[3:] == ["pending     0 command(s) not yet processed", "unfinished  0 job(s)"]
+
+    # work pushed while grund is away: the client counts it from grund's cursor
+    jid = core.submit(m="waits", cwd=core_proj)
+    core.grunt("cancel", jid, cwd=core_proj).ok()
+    info = json.loads(core.grunt("server-status", "--json", cwd=core_proj).ok().out)
+    assert info["pending"] == [f"submit {jid}", f"cancel {jid}"]
+    assert info["version"] == __version__ and info["unfinished"] == 1 and info["age"] < 60
+    core.grund()
+    info = json.loads(core.grunt("server-status", "--json", cwd=core_proj).ok().out)
+    assert info["pending"] == [] and info["unfinished"] == 0
+
+
+def test_jobs_warns_when_grund_was_not_seen_for_a_while(core, core_proj):
+    core.submit(m="x", cwd=core_proj)
+    core.grund()
+    assert core.grunt("jobs", cwd=core_proj).ok().err == ""
+    _beat(core, unix=int(time.time()) - H.STALE - 60)
+    r = core.grunt("jobs", cwd=core_proj).ok()
+    assert r.err == (f"grunt: warning: grund on {SERVER} was last seen 11 min ago "
+                     "(2026-01-01 00:00:00 UTC): is it running? (grunt server-status)\n")
+    assert core.grunt("server-status", cwd=core_proj).rc == 1
+    # --json output stays clean JSON; the warning is on stderr
+    r = core.grunt("jobs", "--json", cwd=core_proj).ok()
+    assert json.loads(r.out)[0]["status"] == "Done" and "last seen" in r.err
+
+
+def test_jobs_warns_when_grund_never_ran_and_jobs_wait(core, core_proj, monkeypatch):
+    core.submit(m="x", cwd=core_proj)
+    assert core.grunt("jobs", cwd=core_proj).ok().err == ""   # just submitted: no alarm
+    monkeypatch.setattr(H, "STALE", -1)
+    assert core.grunt("jobs", cwd=core_proj).ok().err == (
+        f"grunt: warning: grund on {SERVER} has never been seen, and 1 job(s) wait for it: "
+        "is it running? (grunt server-status)\n")
+
+
+def test_heartbeat_makes_no_commit_no_wakeup_and_no_trail(core, core_proj):
+    core.grund()
+    bare = core.bare("p")
+    tip = git("rev-parse", "refs/heads/main", cwd=bare)
+    st = daemon.ProjectState(SERVER, "p")
+    sig = st.signature()
+    blobs: list[str] = []
+    for n in range(5):
+        H.write(bare, {"n": n, "unix": int(time.time())}, blobs)
+    assert git("rev-parse", "refs/heads/main", cwd=bare) == tip
+    assert st.signature() == sig   # what grund watches did not move
+    assert json.loads(git("cat-file", "blob", H.REF, cwd=bare))["n"] == 4
+    loose = subprocess.run(["git", "cat-file", "--batch-check", "--batch-all-objects"], cwd=bare,
+                           capture_output=True, text=True).stdout
+    ours = [ln for ln in loose.splitlines() if ln.split()[0] in blobs]
+    assert len(blobs) == 2 and len(ours) == 2   # only the last two heartbeats are kept

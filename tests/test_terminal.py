@@ -1,0 +1,202 @@
+"""grunt at a terminal: tmux gives the commands a real tty.
+
+Checked there: status colours (and NO_COLOR), the table fitting the width,
+the pager for out and diff, `out -f` following a running job, the progress
+line.  Without a tty none of it happens (in-process checks).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from fixture_core import GRUND, GRUNT, SERVER, wait_for
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+class Tmux:
+    """A private tmux server (own socket); each command runs in a new session."""
+
+    def __init__(self, tmp: str):
+        self.sock = os.path.join(tmp, f"tmux-{uuid.uuid4().hex[:8]}")
+        self.n = 0
+
+    def tmux(self, *argv: str) -> str:
+        return subprocess.run(["tmux", "-S", self.sock, *argv], check=True, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL).stdout
+
+    def start(self, cmd: str, cwd: str, env: dict[str, str] | None = None, width: int = 160) -> str:
+        """Run the shell command ``cmd`` at a terminal; it prints EXIT=<rc> at the end."""
+        self.n += 1
+        name = f"s{self.n}"
+        sets = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        script = f"cd {shlex.quote(cwd)} && {sets + ' ' if sets else ''}{cmd}; echo EXIT=$?; sleep 600"
+        self.tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", "40", "sh", "-c", script)
+        return name
+
+    def screen(self, name: str, escapes: bool = False) -> str:
+        return self.tmux("capture-pane", "-p", *(["-e"] if escapes else []), "-t", name)
+
+    def wait(self, name: str, text: str, timeout: float = 20, escapes: bool = False) -> str:
+        return wait_for(lambda: (lambda s: s if text in s else "")(self.screen(name, escapes)),
+                        timeout=timeout, what=f"{text!r} on the terminal", interval=0.05)
+
+    def run(self, cmd: str, cwd: str, env: dict[str, str] | None = None, escapes: bool = False,
+            width: int = 160) -> str:
+        """The screen once ``cmd`` has finished (with EXIT=0)."""
+        name = self.start(cmd, cwd, env, width)
+        screen = self.wait(name, "EXIT=", escapes=escapes)
+        assert "EXIT=0" in screen, screen
+        return screen
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def tty(core):
+    t = Tmux(core.tmp)
+    yield t
+    t.close()
+
+
+def _done_job(core, proj: str, *args: str, m: str = "a message") -> str:
+    jid = core.submit(*args, m=m, cwd=proj)
+    core.grund()
+    return jid
+
+
+def test_status_colours_only_on_a_tty_and_not_with_no_color(core, core_proj, tty):
+    _done_job(core, core_proj)
+    screen = tty.run(f"{GRUNT} jobs", core_proj, escapes=True)
+    assert "\x1b[32mDone" in screen
+    screen = tty.run(f"{GRUNT} jobs", core_proj, env={"NO_COLOR": "1"}, escapes=True)
+    assert " Done " in screen and "\x1b[32m" not in screen
+    assert "\x1b[" not in core.grunt("jobs", cwd=core_proj).ok().out   # a pipe
+
+
+def test_jobs_table_fits_the_terminal(core, core_proj, tty):
+    _done_job(core, core_proj, "--alpha", "1", "--beta", "2", m="a long message " * 8)
+    wide = core.grunt("jobs", cwd=core_proj).ok().out   # not a tty: nothing is cut
+    assert "a long message " * 7 in wide and len(wide.splitlines()[1]) > 150
+    screen = tty.run(f"{GRUNT} jobs", core_proj, width=90)
+    rows = [ln for ln in screen.splitlines() if ln.startswith(("ID", "ali"))]
+    assert len(rows) == 2 and all(len(r) <= 90 for r in rows)
+    assert "Done" in rows[1] and rows[1].rstrip().endswith(("\u2026", "~"))
+    # $COLUMNS counts too, at a tty or not
+    core.mp.setenv("COLUMNS", "70")
+    assert max(map(len, core.grunt("jobs", cwd=core_proj).ok().out.splitlines())) <= 70
+
+
+def test_out_and_diff_go_through_the_pager_on_a_tty(core, core_proj, tty):
+    jid = _done_job(core, core_proj, "7")
+    with open(os.path.join(core_proj, "run.sh"), "a") as f:
+        f.write("echo changed\n")
+    paged = {"GRUNT_PAGER": "sed s/^/PAGED:/", "PAGER": "sed s/^/OTHER:/"}
+    assert "PAGED:args: 7" in tty.run(f"{GRUNT} out {jid}", core_proj, env=paged)
+    assert "PAGED:+echo changed" in tty.run(f"{GRUNT} diff {jid}", core_proj, env=paged)
+    assert "OTHER:args: 7" in tty.run(f"{GRUNT} out {jid}", core_proj,
+                                      env={"PAGER": "sed s/^/OTHER:/"})
+    # the default, less -FRX, shows one screen and quits by itself
+    screen = tty.run(f"env -u PAGER -u GRUNT_PAGER {GRUNT} out {jid}", core_proj)
+    assert "args: 7" in screen
+    # not a tty: no pager
+    core.mp.setenv("GRUNT_PAGER", "sed s/^/PAGED:/")
+    assert core.grunt("out", jid, cwd=core_proj).ok().out == "args: 7\n"
+
+
+def test_out_f_follows_a_running_job_until_it_ends(core, tty):
+    run_sh = ("echo first line\n"
+              "while [ ! -e release ]; do sleep 0.05; done\n"
+              "echo second line\n")
+    proj = core.project("p", grunter="async", run_sh=run_sh)
+    core.newproj("p")
+    core.start(GRUND, "--interval", "0.2")
+    jid = core.submit(m="slow", cwd=proj)
+    job = core.sjob(jid)
+    wait_for(lambda: os.path.exists(os.path.join(job, "job.pid")), what="the job to be submitted")
+    open(os.path.join(job, "go"), "w").close()
+    name = tty.start(f"{GRUNT} out -f {jid}", proj)
+    screen = tty.wait(name, "first line")
+    time.sleep(0.5)
+    assert "second line" not in tty.screen(name) and "EXIT=" not in tty.screen(name)
+    open(os.path.join(job, "release"), "w").close()
+    screen = tty.wait(name, "EXIT=")
+    assert screen.index("first line") < screen.index("second line") < screen.index("EXIT=0")
+
+
+def test_wait_blocks_until_the_jobs_end_and_fails_for_a_failed_one(core):
+    proj = core.project("p", grunter="async", run_sh="exit $1\n")
+    core.newproj("p")
+    core.start(GRUND, "--interval", "0.2")
+    core.mp.setenv("GRUNT_WAIT_POLL", "0.1")
+    good, bad = core.submit("0", m="ok", cwd=proj), core.submit("3", m="fails", cwd=proj)
+    released = []
+
+    def release():
+        for jid in (good, bad):
+            wait_for(lambda: os.path.exists(os.path.join(core.sjob(jid), "job.pid")), what="submit")
+        time.sleep(0.5)
+        released.append(time.monotonic())
+        for jid in (good, bad):
+            open(os.path.join(core.sjob(jid), "go"), "w").close()
+    t = threading.Thread(target=release)
+    t.start()
+    r = core.grunt("wait", good, cwd=proj)
+    t.join()
+    assert r.rc == 0 and released, r.err
+    assert r.out.splitlines()[1].startswith(good) and " Done " in r.out
+    r = core.grunt("wait", f"{good}..{bad[3:]}", cwd=proj)
+    assert r.rc == 1 and " Failed (3) " in r.out
+
+
+def test_progress_line_on_a_tty_during_a_slow_pull(core, core_proj, tty):
+    _done_job(core, core_proj)
+    slow = os.path.join(core.tmp, "slowbin")
+    os.makedirs(slow)
+    real = shutil.which("git")
+    with open(os.path.join(slow, "git"), "w") as f:
+        f.write(f'#!/bin/sh\ncase " $* " in *" fetch "*) sleep 1;; esac\nexec {real} "$@"\n')
+    os.chmod(os.path.join(slow, "git"), 0o755)
+    env = {"PATH": f"{slow}:{os.environ['PATH']}"}
+    name = tty.start(f"{GRUNT} pull", core_proj, env=env)
+    assert "pull: fetching the jobs of p from blanca" in tty.wait(name, "pull: fetching")
+    screen = tty.wait(name, "EXIT=0")
+    assert "pulled p from blanca: 1 job(s)" in screen and "pull: fetching" not in screen
+    # not a tty: no progress line
+    core.mp.setenv("GRUNT_PROGRESS_DELAY", "0")
+    assert core.grunt("pull", cwd=core_proj).ok().err == ""
+
+
+def test_json_of_ls_and_status(core, core_proj):
+    jid = _done_job(core, core_proj, "x")
+    files = json.loads(core.grunt("ls", "--json", jid, cwd=core_proj).ok().out)
+    assert [sorted(f) for f in files] == [["files", "folder", "id"]]
+    assert files[0]["id"] == jid and files[0]["folder"] == "active"
+    names = {f["file"]: f for f in files[0]["files"]}
+    assert names["run.sh"]["size"] == os.path.getsize(os.path.join(core_proj, "run.sh"))
+    assert sorted(names["run.sh"]) == ["file", "modified", "size"]
+    jid2 = core.submit(m="pending", cwd=core_proj)
+    st = json.loads(core.grunt("status", "--json", cwd=core_proj).ok().out)
+    assert [(j["id"], j["status"]) for j in st] == [(jid2, "Pending")]
+    assert sorted(st[0]) == sorted(["id", "server", "folder", "status", "sched_id", "submit",
+                                    "start", "end", "args", "message", "exit_code"])
+    assert core.grunt("status", "--json", jid, cwd=core_proj).ok().out.startswith("[")
+
+
+def test_out_f_and_wait_refuse_bad_input(core, core_proj):
+    r = core.grunt("out", "-f", "1", "2", cwd=core_proj)
+    assert (r.rc, r.out, r.err) == (2, "", "grunt: error: out -f follows one job: grunt out -f <jobid>\n")
+    core.mp.setenv("GRUNT_WAIT_POLL", "soon")
+    r = core.grunt("wait", "1", cwd=core_proj)
+    assert (r.rc, r.err) == (2, "grunt: error: GRUNT_WAIT_POLL must be a number of seconds\n")
+    core.mp.delenv("GRUNT_WAIT_POLL")
+    assert core.grunt("wait", cwd=core_proj).ok().out == "no unfinished jobs\n"
