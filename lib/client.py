@@ -6,6 +6,7 @@ import getpass
 import os
 import shutil
 import socket
+import sys
 from typing import Callable
 
 from . import config, git as G, protocol as P
@@ -51,6 +52,7 @@ class Project:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         self.remote = Remote(spec, server, share)
         self._ident: dict[str, str] | None = None
+        self._warned = False
 
     @classmethod
     def here(cls, cwd: str | None = None, share: bool = True) -> "Project":
@@ -76,8 +78,22 @@ class Project:
     def sync(self, wc: str | None = None) -> None:
         """Start from the server's state: fetch, then move to it."""
         wc = wc or self.jobs
-        self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
+        if wc == self.jobs:  # grund's word on trouble comes along (P.PROBLEM_REF)
+            self.remote.git("fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*",
+                            "+refs/grund/*:refs/grund/*", cwd=wc, proj=self.proj)
+            self._warn_problem(wc)
+        else:
+            self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
+
+    def _warn_problem(self, wc: str) -> None:
+        """Show what grund on the server reported (once per command)."""
+        ref = os.path.join(wc, ".git", *P.PROBLEM_REF.split("/"))
+        if self._warned or not os.path.exists(ref):
+            return
+        self._warned = True
+        text = G.out("cat-file", "blob", P.PROBLEM_REF, cwd=wc)
+        print(f"grunt: warning: {self.server}: {text}", file=sys.stderr, flush=True)
 
     def ident(self) -> dict[str, str]:
         if self._ident is None:
