@@ -50,6 +50,11 @@ class Project:
         # submitted with `&`) waits instead of failing on git's index.lock
         self._lock = open(os.path.join(self.base, "lock"), "a")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        # our git children inherit the lock: a grunt killed with -9 keeps it
+        # until they end, so any *.lock file seen now is a dead git's
+        G.INHERIT_FDS = (self._lock.fileno(),)
+        for wc in (self.jobs, self.results):
+            G.remove_stale_locks(wc)
         self.remote = Remote(spec, server, share)
         self._ident: dict[str, str] | None = None
         self._warned = False
@@ -66,6 +71,7 @@ class Project:
 
     def close(self) -> None:
         self.remote.close()
+        G.INHERIT_FDS = ()
         self._lock.close()
 
     def __enter__(self) -> "Project":
@@ -85,6 +91,8 @@ class Project:
         else:
             self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
+        # what a grunt killed in the middle wrote (a half-built job would burn its id)
+        G.git("clean", "-q", "-fdx", cwd=wc)
 
     def _warn_problem(self, wc: str) -> None:
         """Show what grund on the server reported (once per command)."""

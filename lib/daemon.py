@@ -219,15 +219,8 @@ class Grund:
     def clear_stale_locks(self, proj: str) -> None:
         """A git killed with grund leaves *.lock files; they predate this grund."""
         for kind in ("jobs", "results"):
-            gitdir = os.path.join(S.wc_path(self.server, proj, kind), ".git")
-            for d, _, files in os.walk(gitdir):
-                if os.path.basename(d) == "objects" or "/objects/" in d:
-                    continue
-                for f in files:
-                    p = os.path.join(d, f)
-                    if f.endswith(".lock") and os.path.getmtime(p) < self.started:
-                        log.warning("removing stale %s", p)
-                        os.unlink(p)
+            for p in G.remove_stale_locks(S.wc_path(self.server, proj, kind), self.started):
+                log.warning("removing stale %s", p)
 
     # ------------------------------------------------------------ rounds
     def round(self) -> None:
@@ -445,6 +438,8 @@ class Grund:
                 self.joblog(jobdir, f"newproj-server {name}: {e}")
         elif cmd == "submit" and resumed and self.submitted(jobdir):
             self.joblog(jobdir, "submit: grund was interrupted after submitting; not submitted again")
+            if self.finished(jobdir) and not os.path.isdir(os.path.join(st.results, folder, jid)):
+                self.copy_results(st, folder, jid, jobdir, [])  # it ended already
         elif cmd == "submit" and resumed and grunter_running(jobdir):
             self.joblog(jobdir, "submit: grund was interrupted while grunter.py submit ran, "
                                 "and it still runs; not submitted again")

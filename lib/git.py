@@ -82,6 +82,24 @@ def zsplit(data: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 
 
+def remove_stale_locks(wc: str, older_than: float | None = None) -> list[str]:
+    """Remove the ``*.lock`` files a killed git left in ``wc``'s .git; their paths.
+
+    Call it only while no git of ours can be working in ``wc`` (grunt and grund
+    hold a lock that their git children inherit).  ``older_than``: only files
+    last modified before this time.
+    """
+    gone = []
+    for d, dirs, files in os.walk(os.path.join(wc, ".git")):
+        dirs[:] = [x for x in dirs if x != "objects"]
+        for f in files:
+            p = os.path.join(d, f)
+            if f.endswith(".lock") and (older_than is None or os.path.getmtime(p) < older_than):
+                os.unlink(p)
+                gone.append(p)
+    return gone
+
+
 def commit(msg: str, cwd: str, env: dict[str, str]) -> None:
     """A commit made by grunt or grund: no hooks, never a signing prompt."""
     git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg, cwd=cwd, env=env)
