@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PREFIX ?= $(HOME)/bin
 
-.PHONY: test deps demo bench dist install check clean
+.PHONY: test deps demo bench chaos dist install check clean
 
 ## run the test suite (installs what the tests need first)
 test: deps
@@ -19,6 +19,10 @@ demo:
 ## timings over a real loopback sshd (needs root for the server user)
 bench: deps
 	$(PYTHON) tests/bench.py
+
+## reliability figures: concurrent clients, kill -9 of grund, interrupted submits (CHAOS_SEED=n repeats a run)
+chaos:
+	$(PYTHON) tests/chaos.py
 
 ## single-file executables: dist/grunt and dist/grund (copy them into ~/bin)
 dist:

@@ -42,7 +42,8 @@ log = logging.getLogger("grund")
 GRUNTER_TIMEOUT = 600  # seconds; --grunter-timeout
 LOG_MAX = 64 * 1024    # bytes of one grunter call's output kept in job.log
 STDOUT_MAX = 1 << 20   # bytes of grunter's stdout read (result names)
-MAX_TRIES = 3  # a command failing this often is skipped (and said so in job.log)
+MAX_TRIES = 3     # a command failing this often is given up (and said so on the job)
+MAX_CRASHES = 10  # ... and one that grund died in this often (a command that kills grund)
 PUSH_TRIES = 5
 GIT_ORPHAN_WAIT = 120  # seconds a new grund waits for the gits of a killed one
 RUNNING = "grund-running"  # in a jobs working copy's .git: <jobid>, flock held while its grunter runs
@@ -278,19 +279,27 @@ class Grund:
             if commit == cur.get("commit_partial") and path in cur.get("done", []):
                 continue
             resumed = cur.get("inflight") == [commit, path]
-            tries = cur.get("tries", 0) + 1 if resumed else 1
-            if st.room_failed == [commit, path]:  # no room is no failure of the command
-                tries = max(1, tries - 1)
-            cur.update(inflight=[commit, path], tries=tries)
+            tries = cur.get("tries", 0) if resumed else 0      # ended by an error
+            crashes = cur.get("crashes", 0) if resumed else 0  # ended by grund's death
+            if resumed and cur.get("running") and st.room_failed != [commit, path]:
+                crashes += 1
+            cur.update(inflight=[commit, path], tries=tries, crashes=crashes, running=True)
             atomic_json(st.cursor_path, cur)
             try:
-                if tries > MAX_TRIES:
-                    self.give_up(st, path)
+                if tries >= MAX_TRIES or crashes >= MAX_CRASHES:
+                    self.give_up(st, path, tries, crashes)
                 else:
                     self.command(st, path, resumed)
             except (GruntError, OSError) as e:
-                if no_room(e):
+                if no_room(e):  # not the command's fault: it waits for room
                     st.room_failed = [commit, path]
+                else:
+                    cur["tries"] = tries + 1
+                cur["running"] = False
+                try:
+                    atomic_json(st.cursor_path, cur)
+                except OSError:
+                    pass
                 raise
             st.room_failed = None
             last_of_commit = i + 1 == len(work) or work[i + 1][0] != commit
@@ -438,8 +447,8 @@ class Grund:
                 self.joblog(jobdir, f"newproj-server {name}: {e}")
         elif cmd == "submit" and resumed and self.submitted(jobdir):
             self.joblog(jobdir, "submit: grund was interrupted after submitting; not submitted again")
-            if self.finished(jobdir) and not os.path.isdir(os.path.join(st.results, folder, jid)):
-                self.copy_results(st, folder, jid, jobdir, [])  # it ended already
+            if self.finished(jobdir):  # it ended already; the copy may have been cut short
+                self.copy_results(st, folder, jid, jobdir, [])
         elif cmd == "submit" and resumed and grunter_running(jobdir):
             self.joblog(jobdir, "submit: grund was interrupted while grunter.py submit ran, "
                                 "and it still runs; not submitted again")
@@ -474,16 +483,18 @@ class Grund:
             if job.status not in FINISHED and self.submitted(job.path):
                 self.grunter(job.path, "status", quiet=True)
 
-    def give_up(self, st: ProjectState, path: str) -> None:
+    def give_up(self, st: ProjectState, path: str, tries: int, crashes: int) -> None:
         """A command that failed MAX_TRIES times is skipped, so the rest go on.
 
         It is marked on the job (job.interrupted, shown by grunt jobs) so that
         it is never lost silently: the user sends it again.
         """
-        log.error("%s: giving up on %s after %d tries (see the log above)", st.proj, path, MAX_TRIES)
+        why = (f"{tries} failed tries" if tries >= MAX_TRIES else
+               f"it was interrupted {crashes} times (grund stopped while running it)")
+        log.error("%s: giving up on %s after %s (see the log above)", st.proj, path, why)
         jobdir = os.path.join(st.jobs, os.path.dirname(path))
         if os.path.isdir(jobdir):
-            msg = f"{os.path.basename(path)}: grund gave up after {MAX_TRIES} failed tries; see grund's log"
+            msg = f"{os.path.basename(path)}: grund gave up after {why}; see grund's log"
             self.joblog(jobdir, msg)
             cmd = os.path.basename(path)[len(P.CMD_PREFIX):]
             with open(os.path.join(jobdir, P.INTERRUPTED), "a", encoding="utf-8") as f:
