@@ -5,8 +5,10 @@ import fcntl
 import getpass
 import os
 import shutil
+import random
 import socket
 import sys
+import time
 from typing import Callable
 
 from . import config, git as G, protocol as P
@@ -15,7 +17,7 @@ from .jobs import Job, is_job_id, load
 from .remote import PushRejected, Remote
 
 BRANCH = "main"
-PUSH_TRIES = 6
+PUSH_TRIES = 30  # pushes lost to other clients before giving up (with a random backoff)
 
 
 def identity_env(wc: str) -> dict[str, str]:
@@ -148,6 +150,7 @@ class Project:
                 return msg
             except PushRejected:
                 self._restore(wc, paths)
+                backoff(attempt)
                 self.sync(wc)
             except BaseException:
                 self._restore(wc, paths)
@@ -188,6 +191,11 @@ class Project:
 
     def results_dir(self, job: Job) -> str:
         return os.path.join(self.results, job.folder, job.id, self.proj)
+
+
+def backoff(attempt: int) -> None:
+    """Wait a random while, longer after each lost race, so racing pushers spread out."""
+    time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))
 
 
 def find_projdir(cwd: str) -> str:

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from . import config, git as G, protocol as P, runtime, server as S
+from . import client as C, config, git as G, protocol as P, runtime, server as S
 from .errors import GruntError
 from .jobs import FINISHED, load, scan
 
@@ -44,7 +44,7 @@ LOG_MAX = 64 * 1024    # bytes of one grunter call's output kept in job.log
 STDOUT_MAX = 1 << 20   # bytes of grunter's stdout read (result names)
 MAX_TRIES = 3     # a command failing this often is given up (and said so on the job)
 MAX_CRASHES = 10  # ... and one that grund died in this often (a command that kills grund)
-PUSH_TRIES = 5
+PUSH_TRIES = 10
 GIT_ORPHAN_WAIT = 120  # seconds a new grund waits for the gits of a killed one
 RUNNING = "grund-running"  # in a jobs working copy's .git: <jobid>, flock held while its grunter runs
 
@@ -259,7 +259,7 @@ class Grund:
         st.problem = text
         try:
             if text:
-                blob = G.out("hash-object", "-w", "--stdin", cwd=st.bare, input=text.encode())
+                blob = G.git("hash-object", "-w", "--stdin", cwd=st.bare, input=text.encode()).decode().strip()
                 G.git("update-ref", P.PROBLEM_REF, blob, cwd=st.bare)
             else:
                 G.git("update-ref", "-d", P.PROBLEM_REF, cwd=st.bare)
@@ -416,6 +416,7 @@ class Grund:
                 if "rejected" not in e.stderr and "fetch first" not in e.stderr:
                     raise
                 # a client pushed meanwhile: take its commits and try again
+                C.backoff(attempt)
                 G.git("fetch", "-q", "origin", cwd=wc)
                 self.merge(wc)
         raise GruntError(f"could not push {wc}: the repository kept moving on")
