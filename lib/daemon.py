@@ -368,7 +368,8 @@ class Grund:
 
         A merge killed after writing the index leaves MERGE_HEAD: grund and the
         clients never write the same files, so the index holds the whole merge
-        and it is committed.  One killed while writing files leaves them as
+        and it is committed; so is what a grund killed between ``git add`` and
+        ``git commit`` left staged.  One killed while writing files leaves them as
         untracked or modified files that the next merge refuses to overwrite;
         those whose content is exactly origin's (what the merge wrote) go back
         to the index's state, and the merge is done again.
@@ -379,6 +380,11 @@ class Grund:
             log.warning("%s: concluding a merge an earlier grund left unfinished", wc)
             G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "--no-edit",
                   cwd=wc, env=self.env)
+            return True
+        if not G.ok("diff", "--cached", "--quiet", cwd=wc):
+            # killed between `git add` and `git commit`: its own job files
+            log.warning("%s: committing what an earlier grund left staged", wc)
+            S.commit(wc, self.server, "job files staged before a restart")
             return True
         theirs = f"origin/{S.BRANCH}"
         changed = G.zsplit(G.git("diff", "-z", "--name-only", "--no-renames",

@@ -15,10 +15,10 @@ def test_three_homes_submit_at_once(grunt_hermetic):
 
 
 def test_kill_9_of_grund_loses_and_repeats_nothing(grunt_hermetic):
-    f = check(chaos.kill9(jobs=6, kills=8, seed=7))
-    assert f["kills survived"] >= 8 and f["grunter submit calls"] == f["jobs"] == 6
+    f = check(chaos.kill9(jobs=5, kills=6, seed=7))
+    assert f["kills survived"] >= 6 and f["grunter submit calls"] == f["jobs"] == 5
 
 
 def test_interrupted_submits_burn_no_id(grunt_hermetic):
-    f = check(chaos.interrupt(rounds=6, seed=7))
+    f = check(chaos.interrupt(rounds=4, seed=7))
     assert f["id gaps"] == 0 and f["next submits failed"] == 0
