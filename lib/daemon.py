@@ -124,15 +124,8 @@ class Grund:
                     os.kill(int(pid), signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-            deadline = time.time() + 60
-            while True:
-                try:
-                    fcntl.flock(self.lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.time() > deadline:
-                        raise GruntError(f"grund pid {pid} did not stop within 60 s") from None
-                    time.sleep(0.1)
+            if not flock_within(self.lockf, 60):
+                raise GruntError(f"grund pid {pid} did not stop within 60 s")
         self.lockf.seek(0)
         self.lockf.truncate()
         self.lockf.write(f"{os.getpid()}\n")
@@ -167,17 +160,9 @@ class Grund:
         (grunter calls hold a lock of their own job instead: see grunter().)
         """
         self.childf = open(os.path.join(self.root, "grund.children"), "a+")
-        deadline = time.time() + GIT_ORPHAN_WAIT
-        while True:
-            try:
-                fcntl.flock(self.childf, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.time() > deadline:
-                    log.warning("git processes of an earlier grund still run after %d s; going on",
-                                GIT_ORPHAN_WAIT)
-                    break
-                time.sleep(0.05)
+        if not flock_within(self.childf, GIT_ORPHAN_WAIT):
+            log.warning("git processes of an earlier grund still run after %d s; going on",
+                        GIT_ORPHAN_WAIT)
         G.INHERIT_FDS = (self.childf.fileno(),)
 
     def run(self) -> int:
@@ -716,6 +701,19 @@ def worktree_blob(wc: str, rel: str, mode: str) -> str | None:
     except OSError:
         return None
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def flock_within(f, seconds: float) -> bool:
+    """Take an exclusive flock on ``f``, waiting up to ``seconds``; False if not."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.time() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 def running_lock(jobdir: str, create: bool = False) -> str:
