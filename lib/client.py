@@ -126,6 +126,15 @@ class Project:
             try:
                 paths, msg = build()
                 G.git("add", "-A", "-f", "--", *paths, cwd=wc)
+                staged = set(G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=wc)))
+                again = [p for p in paths if os.path.basename(p).startswith(P.CMD_PREFIX)
+                         and p not in staged]
+                if again and staged:
+                    # some of the commands repeat within the second of their
+                    # timestamp while others are new: as below, for those alone
+                    G.git("rm", "-q", "--cached", "--", *again, cwd=wc)
+                    self._commit(wc, f"{msg} (again)")
+                    G.git("add", "-f", "--", *again, cwd=wc)
                 try:
                     self._commit(wc, msg)
                 except G.GitError as e:

@@ -257,3 +257,14 @@ def test_out_of_space_is_reported_kept_and_finished_later(core, small_disk):
     r = core.grunt("jobs", cwd=proj).ok()
     assert r.err == ""
     assert core.jobs(cwd=proj)[jid]["status"] == "Done"
+
+
+def test_a_command_repeated_within_its_second_beside_new_ones_is_not_lost(core, core_proj):
+    a, b = core.submit(cwd=core_proj), core.submit(cwd=core_proj)
+    core.grund()
+    core.grunt("status", a, cwd=core_proj).ok()
+    # a's grcmd.status gets the same timestamp again (the same second), b's is new
+    core.grunt("status", a, b, cwd=core_proj).ok()
+    core.grund()
+    calls = core.calls()
+    assert calls.count(f"status {a}") == 2 and calls.count(f"status {b}") == 1
