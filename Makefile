@@ -5,7 +5,7 @@ PREFIX ?= $(HOME)/bin
 BASHCOMPDIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/bash-completion/completions
 DESTDIR ?=
 
-.PHONY: test deps demo bench dist install check clean
+.PHONY: test deps demo bench chaos dist install check clean
 
 ## run the test suite (installs what the tests need first)
 test: deps
@@ -22,6 +22,10 @@ demo:
 ## timings over a real loopback sshd (needs root for the server user)
 bench: deps
 	$(PYTHON) tests/bench.py
+
+## reliability figures: concurrent clients, kill -9 of grund, interrupted submits (CHAOS_SEED=n repeats a run)
+chaos:
+	$(PYTHON) tests/chaos.py
 
 ## single-file executables: dist/grunt and dist/grund (copy them into ~/bin), and the bash completion
 dist:

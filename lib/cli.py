@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -132,7 +133,7 @@ def _client_newproj(proj: str, spec: str, server: str) -> int:
         spec = os.path.normpath(spec)
     base = config.client_proj_dir(server, proj)
     with Remote(spec, server) as r:  # checks the spec
-        os.makedirs(base, mode=0o700, exist_ok=True)
+        config.private(base)
         try:
             _clone_both(r, proj, server, base)
         except GruntError:
@@ -157,6 +158,7 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
             tmp = wc + ".new"
             shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted set-up
             G.init(tmp, C.BRANCH)
+            config.private(tmp)
             G.git("remote", "add", "origin", url, cwd=tmp)
             try:
                 r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
@@ -259,6 +261,10 @@ def cmd_submit(argv: list[str]) -> int:
             shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
             _warn(f"not shipped (untracked): {shown}")
         record = provenance.record(pr.projdir, untracked)
+        big = big_files(pr.projdir, ship)
+        if big:
+            _warn("shipping big file(s): " + ", ".join(f"{p} ({n >> 20} MB)" for p, n in big[:10])
+                  + "; every job keeps its own copy in the jobs repository")
         prog.update(f"fetching from {pr.server}")
         pr.sync()
 
@@ -311,6 +317,20 @@ def publish_job(pr: C.Project, args: list[str], msg: str,
         return [rel, counter], f"submit {jid}: {msg.strip().splitlines()[0]}"
     pr.publish(build)
     return state["id"]
+BIG_FILE = 50 << 20  # bytes: submit warns about shipped files this large
+
+
+def big_files(top: str, paths: list[str]) -> list[tuple[str, int]]:
+    """(path, size) of the regular files of ``paths`` of BIG_FILE bytes or more."""
+    big = []
+    for p in paths:
+        try:
+            st = os.lstat(os.path.join(top, p))
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size >= BIG_FILE:
+            big.append((p, st.st_size))
+    return big
 
 
 def next_number(wc: str, prefix: str) -> int:
@@ -410,6 +430,8 @@ def _job_rows(jobs: list[J.Job], short: bool, tree: bool = False) -> list[list[s
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
         if j.status == J.PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
+        if j.interrupted:
+            state += f" ({', '.join(sorted(set(j.interrupted)))} interrupted)"
         rows.append(["  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.server, j.sched_id, state,
                      ts(j.submit), ts(j.start), ts(j.end),
                      " ".join(j.args), j.message.splitlines()[0] if j.message else ""])

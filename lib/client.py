@@ -5,7 +5,10 @@ import fcntl
 import getpass
 import os
 import shutil
+import random
 import socket
+import sys
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -15,7 +18,7 @@ from .jobs import Job, is_job_id, load
 from .remote import PushRejected, Remote
 
 BRANCH = "main"
-PUSH_TRIES = 6
+PUSH_TRIES = 30  # pushes lost to other clients before giving up (with a random backoff)
 
 
 def identity_env(wc: str) -> dict[str, str]:
@@ -50,8 +53,14 @@ class Project:
         # submitted with `&`) waits instead of failing on git's index.lock
         self._lock = open(os.path.join(self.base, "lock"), "a")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        # our git children inherit the lock: a grunt killed with -9 keeps it
+        # until they end, so any *.lock file seen now is a dead git's
+        G.INHERIT_FDS = (self._lock.fileno(),)
+        for wc in (self.jobs, self.results):
+            G.remove_stale_locks(wc)
         self.remote = Remote(spec, server, share)
         self._ident: dict[str, str] | None = None
+        self._warned = False
 
     @classmethod
     def here(cls, cwd: str | None = None, share: bool = True) -> "Project":
@@ -74,6 +83,7 @@ class Project:
 
     def close(self) -> None:
         self.remote.close()
+        G.INHERIT_FDS = ()
         self._lock.close()
 
     def __enter__(self) -> "Project":
@@ -86,10 +96,25 @@ class Project:
     def sync(self, wc: str | None = None) -> None:
         """Start from the server's state: fetch, then move to it."""
         wc = wc or self.jobs
-        # the jobs repo brings grund's heartbeat along, in the same fetch
-        specs = H.FETCH_REFSPECS if wc == self.jobs else ()
-        self.remote.git("fetch", "-q", "origin", *specs, cwd=wc, proj=self.proj)
+        if wc == self.jobs:
+            # grund's heartbeat and its word on trouble (P.PROBLEM_REF) come along
+            self.remote.git("fetch", "-q", "--prune", "origin", *H.FETCH_REFSPECS,
+                            cwd=wc, proj=self.proj)
+            self._warn_problem(wc)
+        else:
+            self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
+        # what a grunt killed in the middle wrote (a half-built job would burn its id)
+        G.git("clean", "-q", "-fdx", cwd=wc)
+
+    def _warn_problem(self, wc: str) -> None:
+        """Show what grund on the server reported (once per command)."""
+        ref = os.path.join(wc, ".git", *P.PROBLEM_REF.split("/"))
+        if self._warned or not os.path.exists(ref):
+            return
+        self._warned = True
+        text = G.out("cat-file", "blob", P.PROBLEM_REF, cwd=wc)
+        print(f"grunt: warning: {self.server}: {text}", file=sys.stderr, flush=True)
 
     def ident(self) -> dict[str, str]:
         if self._ident is None:
@@ -112,6 +137,15 @@ class Project:
             try:
                 paths, msg = build()
                 G.git("add", "-A", "-f", "--", *paths, cwd=wc)
+                staged = set(G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=wc)))
+                again = [p for p in paths if os.path.basename(p).startswith(P.CMD_PREFIX)
+                         and p not in staged]
+                if again and staged:
+                    # some of the commands repeat within the second of their
+                    # timestamp while others are new: as below, for those alone
+                    G.git("rm", "-q", "--cached", "--", *again, cwd=wc)
+                    self._commit(wc, f"{msg} (again)")
+                    G.git("add", "-f", "--", *again, cwd=wc)
                 try:
                     self._commit(wc, msg)
                 except G.GitError as e:
@@ -136,6 +170,7 @@ class Project:
                 return msg
             except PushRejected:
                 self._restore(wc, paths)
+                backoff(attempt)
                 self.sync(wc)
             except BaseException:
                 self._restore(wc, paths)
@@ -180,6 +215,11 @@ class Project:
 
     def results_dir(self, job: Job) -> str:
         return os.path.join(self.results, job.folder, job.id, self.proj)
+
+
+def backoff(attempt: int) -> None:
+    """Wait a random while, longer after each lost race, so racing pushers spread out."""
+    time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))
 
 
 def find_projdir(cwd: str) -> str:

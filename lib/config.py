@@ -38,6 +38,28 @@ def grunt_dir() -> str:
     return os.path.join(home(), "grunt")
 
 
+PRIVATE_MODE = 0o700
+
+
+def private(path: str) -> str:
+    """Make ``path`` a directory only the user can enter, creating it (and any
+    missing parents) as such.
+
+    The one place that decides who may read grunt's files: ~/grunt and every
+    repository are created 0700 on the client and the server.  Directories
+    that already existed above ``path`` keep their mode.
+    """
+    missing = []
+    d = os.path.abspath(path)
+    while not os.path.isdir(d) and os.path.dirname(d) != d:
+        missing.append(d)
+        d = os.path.dirname(d)
+    os.makedirs(path, mode=PRIVATE_MODE, exist_ok=True)
+    for d in [os.path.abspath(path), *missing]:
+        os.chmod(d, PRIVATE_MODE)
+    return path
+
+
 def bare_relpath(server: str, proj: str, kind: str) -> str:
     """A bare repo's path relative to the server's home (kind: jobs|results)."""
     return f"grunt/bb/{server}/{proj}/{kind}.git"

@@ -20,6 +20,7 @@ import csv
 import errno
 import fcntl
 import glob
+import hashlib
 import io
 import json
 import logging
@@ -32,16 +33,23 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
-from . import __version__, config, git as G, heartbeat as H, protocol as P, runtime, server as S
+from . import __version__, client as C, config, git as G, heartbeat as H, protocol as P, runtime, \
+    server as S
 from .errors import GruntError
 from .jobs import FINISHED, load, scan
 
 log = logging.getLogger("grund")
-GRUNTER_TIMEOUT = 600
-MAX_TRIES = 3  # a command failing this often is skipped (and said so in job.log)
-PUSH_TRIES = 5
+GRUNTER_TIMEOUT = 600  # seconds; --grunter-timeout
+LOG_MAX = 64 * 1024    # bytes of one grunter call's output kept in job.log
+STDOUT_MAX = 1 << 20   # bytes of grunter's stdout read (result names)
+MAX_TRIES = 3     # a command failing this often is given up (and said so on the job)
+MAX_CRASHES = 10  # ... and one that grund died in this often (a command that kills grund)
+PUSH_TRIES = 10
+GIT_ORPHAN_WAIT = 120  # seconds a new grund waits for the gits of a killed one
+RUNNING = "grund-running"  # in a jobs working copy's .git: <jobid>, flock held while its grunter runs
 LOG_BYTES, LOG_KEEP = 1_000_000, 3  # grund.log rotates at 1 MB, keeping grund.log.1 .. .3
 
 
@@ -65,6 +73,8 @@ class ProjectState:
         self.beat_at = 0.0              # when the last heartbeat was written
         self.beat_blobs: list[str] = []  # the heartbeat blobs written so far
         self.beat_key: tuple = ()        # the last heartbeat without its time
+        self.problem = ""        # why grund cannot work on it now (out of space ...)
+        self.room_failed = None  # [commit, path] of a command stopped for lack of room
 
     @property
     def cursor_path(self) -> str:
@@ -93,8 +103,9 @@ class ProjectState:
 
 class Grund:
     def __init__(self, server: str, interval: float = 5.0, once: bool = False,
-                 refresh: float = 300.0):
+                 refresh: float = 300.0, grunter_timeout: float = GRUNTER_TIMEOUT):
         self.server = server
+        self.grunter_timeout = grunter_timeout
         self.root = config.server_root(server)
         self.interval = interval
         self.refresh_every = refresh
@@ -107,7 +118,7 @@ class Grund:
 
     # ------------------------------------------------------------ lifecycle
     def lock(self, restart: bool = False) -> None:
-        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        config.private(self.root)
         path = os.path.join(self.root, "grund.lock")
         self.lockf = open(path, "a+")
         try:
@@ -124,15 +135,8 @@ class Grund:
                     os.kill(int(pid), signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-            deadline = time.time() + 60
-            while True:
-                try:
-                    fcntl.flock(self.lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.time() > deadline:
-                        raise GruntError(f"grund pid {pid} did not stop within 60 s") from None
-                    time.sleep(0.1)
+            if not flock_within(self.lockf, 60):
+                raise GruntError(f"grund pid {pid} did not stop within 60 s")
         self.write_pid()
 
     def write_pid(self) -> None:
@@ -179,18 +183,36 @@ class Grund:
         except OSError:
             pass
 
+    def wait_for_orphans(self) -> None:
+        """Hold ``grund.children``, which every git that grund starts inherits.
+
+        A kill -9 of grund leaves its children running; the lock stays taken
+        until the last of them ends.  Waiting for it here means a new grund
+        never removes a ``*.lock`` file that a git of the old one still holds.
+        (grunter calls hold a lock of their own job instead: see grunter().)
+        """
+        self.childf = open(os.path.join(self.root, "grund.children"), "a+")
+        if not flock_within(self.childf, GIT_ORPHAN_WAIT):
+            log.warning("git processes of an earlier grund still run after %d s; going on",
+                        GIT_ORPHAN_WAIT)
+        G.INHERIT_FDS = (self.childf.fileno(),)
+
     def run(self) -> int:
         runtime.install(self.rt)
         self.open_fifo()
         old = {sig: signal.signal(sig, self.on_signal)
                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         try:
+            self.wait_for_orphans()
             return self.loop()
         finally:
+            G.INHERIT_FDS = ()
             for sig, handler in old.items():
                 signal.signal(sig, handler)
             os.close(self.fifo_r)
             os.close(self.fifo_w)
+            if hasattr(self, "childf"):
+                self.childf.close()
             self.lockf.close()
 
     def loop(self) -> int:
@@ -215,15 +237,8 @@ class Grund:
     def clear_stale_locks(self, proj: str) -> None:
         """A git killed with grund leaves *.lock files; they predate this grund."""
         for kind in ("jobs", "results"):
-            gitdir = os.path.join(S.wc_path(self.server, proj, kind), ".git")
-            for d, _, files in os.walk(gitdir):
-                if os.path.basename(d) == "objects" or "/objects/" in d:
-                    continue
-                for f in files:
-                    p = os.path.join(d, f)
-                    if f.endswith(".lock") and os.path.getmtime(p) < self.started:
-                        log.warning("removing stale %s", p)
-                        os.unlink(p)
+            for p in G.remove_stale_locks(S.wc_path(self.server, proj, kind), self.started):
+                log.warning("removing stale %s", p)
 
     # ------------------------------------------------------------ rounds
     def round(self) -> None:
@@ -238,13 +253,35 @@ class Grund:
                 if sig != st.seen or self.once or self.refresh_due(st):
                     self.process(st)
                     st.seen = sig
+                    if st.problem or os.path.exists(os.path.join(st.bare, P.PROBLEM_REF)):
+                        self.set_problem(st, "")
                 self.beat(st)
-            except GruntError as e:
-                log.error("%s: %s (will retry)", proj, e)
-            except OSError as e:
-                log.error("%s: %s (will retry)", proj, e)
+            except (GruntError, OSError) as e:
+                why = no_room(e)
+                if why:
+                    self.set_problem(st, f"grund cannot write in {st.jobs}: {why}; "
+                                         "commands are kept and run once there is room")
+                else:
+                    log.error("%s: %s (will retry)", proj, e)
             except Exception:  # a bug: keep serving the other projects
                 log.exception("%s: internal error (a bug in grund; will retry)", proj)
+
+    def set_problem(self, st: ProjectState, text: str) -> None:
+        """Say (or stop saying) why grund cannot work on a project: its log, and
+        a ref in the bare jobs repo that every grunt command fetches and shows."""
+        if text and text != st.problem:
+            log.error("%s: %s", st.proj, text)
+        elif not text and st.problem:
+            log.info("%s: can write again", st.proj)
+        st.problem = text
+        try:
+            if text:
+                blob = G.git("hash-object", "-w", "--stdin", cwd=st.bare, input=text.encode()).decode().strip()
+                G.git("update-ref", P.PROBLEM_REF, blob, cwd=st.bare)
+            else:
+                G.git("update-ref", "-d", P.PROBLEM_REF, cwd=st.bare)
+        except GruntError as e:  # the bare repo may be out of room as well
+            log.error("%s: cannot record the problem for clients: %s", st.proj, e)
 
     def process(self, st: ProjectState) -> None:
         for kind in ("jobs", "results"):
@@ -261,13 +298,29 @@ class Grund:
             if commit == cur.get("commit_partial") and path in cur.get("done", []):
                 continue
             resumed = cur.get("inflight") == [commit, path]
-            tries = cur.get("tries", 0) + 1 if resumed else 1
-            cur.update(inflight=[commit, path], tries=tries)
+            tries = cur.get("tries", 0) if resumed else 0      # ended by an error
+            crashes = cur.get("crashes", 0) if resumed else 0  # ended by grund's death
+            if resumed and cur.get("running") and st.room_failed != [commit, path]:
+                crashes += 1
+            cur.update(inflight=[commit, path], tries=tries, crashes=crashes, running=True)
             atomic_json(st.cursor_path, cur)
-            if tries > MAX_TRIES:
-                self.give_up(st, path)
-            else:
-                self.command(st, path, resumed)
+            try:
+                if tries >= MAX_TRIES or crashes >= MAX_CRASHES:
+                    self.give_up(st, path, tries, crashes)
+                else:
+                    self.command(st, path, resumed)
+            except (GruntError, OSError) as e:
+                if no_room(e):  # not the command's fault: it waits for room
+                    st.room_failed = [commit, path]
+                else:
+                    cur["tries"] = tries + 1
+                cur["running"] = False
+                try:
+                    atomic_json(st.cursor_path, cur)
+                except OSError:
+                    pass
+                raise
+            st.room_failed = None
             last_of_commit = i + 1 == len(work) or work[i + 1][0] != commit
             if last_of_commit:
                 cur = {"commit": commit}
@@ -327,7 +380,60 @@ class Grund:
 
     def merge(self, wc: str) -> None:
         """Bring origin's new commits in; running jobs' files are left alone."""
-        G.git("merge", "-q", "--no-edit", f"origin/{S.BRANCH}", cwd=wc, env=self.env)
+        try:
+            G.git("merge", "-q", "--no-edit", f"origin/{S.BRANCH}", cwd=wc, env=self.env)
+        except G.GitError:
+            if not self.mend_merge(wc):
+                raise
+            G.git("merge", "-q", "--no-edit", f"origin/{S.BRANCH}", cwd=wc, env=self.env)
+
+    def mend_merge(self, wc: str) -> bool:
+        """Finish what a merge killed with grund left behind; True if it did anything.
+
+        A merge killed after writing the index leaves MERGE_HEAD: grund and the
+        clients never write the same files, so the index holds the whole merge
+        and it is committed; so is what a grund killed between ``git add`` and
+        ``git commit`` left staged.  One killed while writing files leaves them as
+        untracked or modified files that the next merge refuses to overwrite;
+        those whose content is exactly origin's (what the merge wrote) go back
+        to the index's state, and the merge is done again.
+        """
+        if os.path.exists(os.path.join(wc, ".git", "MERGE_HEAD")):
+            if G.git("diff", "--name-only", "--diff-filter=U", cwd=wc).strip():
+                return False
+            log.warning("%s: concluding a merge an earlier grund left unfinished", wc)
+            G.git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "--no-edit",
+                  cwd=wc, env=self.env)
+            return True
+        if not G.ok("diff", "--cached", "--quiet", cwd=wc):
+            # killed between `git add` and `git commit`: its own job files
+            log.warning("%s: committing what an earlier grund left staged", wc)
+            S.commit(wc, self.server, "job files staged before a restart")
+            return True
+        theirs = f"origin/{S.BRANCH}"
+        changed = G.zsplit(G.git("diff", "-z", "--name-only", "--no-renames",
+                                 f"HEAD...{theirs}", cwd=wc))
+        present = [p for p in changed if os.path.lexists(os.path.join(wc, p))]
+        if not present:
+            return False
+        blobs = {}
+        for entry in G.zsplit(G.git("ls-tree", "-r", "-z", theirs, "--", *present, cwd=wc)):
+            meta, path = entry.split("\t", 1)
+            mode, _, sha = meta.split()
+            blobs[path] = (mode, sha)
+        tracked = set(G.zsplit(G.git("ls-files", "-z", "--cached", "--", *present, cwd=wc)))
+        leftovers = [p for p in present if p in blobs and worktree_blob(wc, p, blobs[p][0]) == blobs[p][1]]
+        if not leftovers:
+            return False
+        log.warning("%s: undoing %d file(s) an interrupted merge left behind", wc, len(leftovers))
+        back = [p for p in leftovers if p in tracked]
+        for p in leftovers:
+            if p not in tracked:
+                os.unlink(os.path.join(wc, p))
+        if back:
+            G.git("checkout-index", "-f", "-z", "--stdin", cwd=wc,
+                  input=b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in back))
+        return True
 
     def push(self, wc: str) -> None:
         if G.out("rev-list", "--count", f"origin/{S.BRANCH}..HEAD", cwd=wc) == "0":
@@ -340,6 +446,7 @@ class Grund:
                 if "rejected" not in e.stderr and "fetch first" not in e.stderr:
                     raise
                 # a client pushed meanwhile: take its commits and try again
+                C.backoff(attempt)
                 G.git("fetch", "-q", "origin", cwd=wc)
                 self.merge(wc)
         raise GruntError(f"could not push {wc}: the repository kept moving on")
@@ -371,6 +478,11 @@ class Grund:
                 self.joblog(jobdir, f"newproj-server {name}: {e}")
         elif cmd == "submit" and resumed and self.submitted(jobdir):
             self.joblog(jobdir, "submit: grund was interrupted after submitting; not submitted again")
+            if self.finished(jobdir):  # it ended already; the copy may have been cut short
+                self.copy_results(st, folder, jid, jobdir, [])
+        elif cmd == "submit" and resumed and grunter_running(jobdir):
+            self.joblog(jobdir, "submit: grund was interrupted while grunter.py submit ran, "
+                                "and it still runs; not submitted again")
         else:
             before = self.finished(jobdir) and self.submitted(jobdir)
             self.grunter(jobdir, cmd)
@@ -402,13 +514,22 @@ class Grund:
             if job.status not in FINISHED and self.submitted(job.path):
                 self.grunter(job.path, "status", quiet=True)
 
-    def give_up(self, st: ProjectState, path: str) -> None:
-        """A command that failed MAX_TRIES times is skipped, so the rest go on."""
-        log.error("%s: giving up on %s after %d tries (see the log above)", st.proj, path, MAX_TRIES)
+    def give_up(self, st: ProjectState, path: str, tries: int, crashes: int) -> None:
+        """A command that failed MAX_TRIES times is skipped, so the rest go on.
+
+        It is marked on the job (job.interrupted, shown by grunt jobs) so that
+        it is never lost silently: the user sends it again.
+        """
+        why = (f"{tries} failed tries" if tries >= MAX_TRIES else
+               f"it was interrupted {crashes} times (grund stopped while running it)")
+        log.error("%s: giving up on %s after %s (see the log above)", st.proj, path, why)
         jobdir = os.path.join(st.jobs, os.path.dirname(path))
         if os.path.isdir(jobdir):
-            msg = f"{os.path.basename(path)}: grund gave up after {MAX_TRIES} failed tries; see grund's log"
+            msg = f"{os.path.basename(path)}: grund gave up after {why}; see grund's log"
             self.joblog(jobdir, msg)
+            cmd = os.path.basename(path)[len(P.CMD_PREFIX):]
+            with open(os.path.join(jobdir, P.INTERRUPTED), "a", encoding="utf-8") as f:
+                f.write(f"{P.now_ts()} {cmd}\n")
             if path.endswith("/grcmd.submit") and not self.submitted(jobdir):
                 P.write_atomic(os.path.join(jobdir, P.ERROR), msg + "\n")
             self.commit_job(st, jobdir, f"gave up on {path}")
@@ -429,17 +550,22 @@ class Grund:
                 P.write_atomic(os.path.join(jobdir, P.ERROR), msg + "\n")
             self.joblog(jobdir, f"{cmd}: {msg}")
             return 127, ""
-        try:
-            p = subprocess.run(runtime.grunter_argv(self.rt, cmd), cwd=jobdir,
-                               stdin=subprocess.DEVNULL, capture_output=True,
-                               timeout=GRUNTER_TIMEOUT, start_new_session=True)
-            rc, out, err = p.returncode, p.stdout.decode("utf-8", "replace"), \
-                p.stderr.decode("utf-8", "replace")
-        except subprocess.TimeoutExpired as e:
-            rc, out = -1, (e.stdout or b"").decode("utf-8", "replace")
-            err = f"grunter.py {cmd} took longer than {GRUNTER_TIMEOUT} s and was stopped\n"
-        if not (quiet and rc == 0 and not (out + err).strip()):
-            self.joblog(jobdir, f"grunter.py {cmd}: exit {rc}", out + err)
+        # The job's lock, held by grunter as long as it runs, even when grund
+        # is killed meanwhile: a resumed submit sees that it still runs.
+        with open(running_lock(jobdir, create=True), "a") as lockf:
+            try:
+                fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # an earlier grund's grunter still runs for this job
+                pass
+            rc, out, err, logged = run_capped(runtime.grunter_argv(self.rt, cmd), jobdir,
+                                              self.grunter_timeout, (lockf.fileno(),))
+        if rc is None:
+            rc = -1
+            err += (f"grunter.py {cmd} did not finish within {self.grunter_timeout:g} s "
+                    "and was stopped (grund --grunter-timeout)\n")
+            logged += err[-200:]
+        if not (quiet and rc == 0 and not logged.strip()):
+            self.joblog(jobdir, f"grunter.py {cmd}: exit {rc}", logged)
         if cmd == "submit" and rc != 0 and not os.path.exists(os.path.join(jobdir, P.ERROR)):
             last = next((ln for ln in reversed(err.splitlines()) if ln.strip()), "")
             P.write_atomic(os.path.join(jobdir, P.ERROR),
@@ -586,6 +712,110 @@ class Grund:
             self.commit_job(st, jobdir, f"ended {jid}")
 
 
+ROOM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+ROOM_WORDS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
+              "Permission denied")
+
+
+def no_room(e: BaseException) -> str:
+    """Why grund could not write (out of space, quota, read-only, no permission), or ""."""
+    if isinstance(e, OSError) and e.errno in ROOM_ERRNOS:
+        return os.strerror(e.errno).lower()
+    if isinstance(e, G.GitError):
+        return next((w.lower() for w in ROOM_WORDS if w in e.stderr), "")
+    return ""
+
+
+def worktree_blob(wc: str, rel: str, mode: str) -> str | None:
+    """The git blob id of a working-tree entry (as ``mode`` expects), None if it is not one."""
+    path = os.path.join(wc, rel)
+    try:
+        if mode == "120000":
+            data = os.readlink(path).encode("utf-8", "surrogateescape")
+        elif os.path.islink(path) or not os.path.isfile(path):
+            return None
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError:
+        return None
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def flock_within(f, seconds: float) -> bool:
+    """Take an exclusive flock on ``f``, waiting up to ``seconds``; False if not."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.time() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def running_lock(jobdir: str, create: bool = False) -> str:
+    """The file whose flock a job's grunter.py calls hold (outside the job directory)."""
+    d = os.path.join(P.job_wc(jobdir), ".git", RUNNING)
+    if create:
+        os.makedirs(d, exist_ok=True)
+    return os.path.join(d, os.path.basename(os.path.dirname(os.path.abspath(jobdir))))
+
+
+def grunter_running(jobdir: str) -> bool:
+    """Does a grunter.py call of this job still run (an earlier grund's, killed)?"""
+    try:
+        with open(running_lock(jobdir), "r") as f:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def run_capped(argv: list[str], cwd: str, timeout: float,
+               pass_fds: tuple[int, ...] = ()) -> tuple[int | None, str, str, str]:
+    """(exit code or None on timeout, stdout, stderr, both for job.log), memory bounded.
+
+    Output goes to temporary files, not pipes: a program printing 10 MB costs
+    no memory, and a background process it leaves holding the output cannot
+    keep grund waiting.  On timeout its whole process group is killed.
+    stdout is read up to STDOUT_MAX; what job.log keeps is cut by ``clip``
+    (stdout first, then stderr).
+    """
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                             start_new_session=True, pass_fds=pass_fds)
+        try:
+            rc: int | None = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+        fo.seek(0)
+        out = fo.read(STDOUT_MAX).decode("utf-8", "replace")
+        err = clip(fe)
+        return rc, out, err, clip(fo) + err
+
+
+def clip(f) -> str:
+    """A file's text, cut to LOG_MAX (head and tail) with a line saying so."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(0)
+    if size <= LOG_MAX:
+        return f.read().decode("utf-8", "replace")
+    head = f.read(LOG_MAX // 2).decode("utf-8", "replace")
+    f.seek(size - LOG_MAX // 2)
+    tail = f.read().decode("utf-8", "replace")
+    return (f"{head}\n[grund: {size - LOG_MAX} bytes of output cut here; "
+            f"job.log keeps {LOG_MAX} of {size}]\n{tail}")
+
+
 def make_room(root: str, rel: str) -> None:
     """Directories for ``root/rel``, where an earlier result may have had another type.
 
@@ -655,13 +885,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds between checks when nothing wakes grund (default 5)")
     ap.add_argument("--refresh", type=float, default=300.0,
                     help="seconds between status checks of unfinished jobs (default 300)")
+    ap.add_argument("--grunter-timeout", type=float, default=GRUNTER_TIMEOUT, metavar="SECONDS",
+                    help=f"stop a grunter.py call after this long (default {GRUNTER_TIMEOUT})")
     ap.add_argument("-q", "--quiet", action="store_true", help="log only warnings on stderr")
     ap.add_argument("--version", action="version", version=f"grund {__version__}")
     a = ap.parse_args(argv)
     handlers: list[logging.Handler] = []
     try:
         server = config.default_server()
-        d = Grund(server, a.interval, a.once and not a.cron, a.refresh)
+        d = Grund(server, a.interval, a.once and not a.cron, a.refresh, a.grunter_timeout)
         try:
             d.lock(restart=a.action == "restart")
         except AlreadyRunning:

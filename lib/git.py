@@ -23,6 +23,11 @@ _SCRUB = {
 }
 
 
+# File descriptors every git child inherits.  grund puts its children lock
+# here, so a killed grund's git processes are waited for by the next one.
+INHERIT_FDS: tuple[int, ...] = ()
+
+
 class GitError(GruntError):
     def __init__(self, argv: list[str], returncode: int, stdout: bytes, stderr: bytes):
         self.argv = argv
@@ -52,7 +57,7 @@ def git(*args: str, cwd: str | None = None, input: bytes | None = None,
     """Run ``git <args>`` in ``cwd``; return stdout; raise GitError on failure."""
     argv = ["git", *args]
     try:
-        p = subprocess.run(argv, cwd=cwd, input=input, capture_output=True,
+        p = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, pass_fds=INHERIT_FDS,
                            env=git_env(env), stdin=None if input is not None else subprocess.DEVNULL)
     except FileNotFoundError:
         raise GruntError("git is not installed (or not on PATH)") from None
@@ -63,7 +68,7 @@ def git(*args: str, cwd: str | None = None, input: bytes | None = None,
 
 def ok(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> bool:
     """True when ``git <args>`` exits 0."""
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True,
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, pass_fds=INHERIT_FDS,
                           stdin=subprocess.DEVNULL, env=git_env(env)).returncode == 0
 
 
@@ -84,6 +89,22 @@ def init(path: str, branch: str, bare: bool = False) -> None:
     """
     git("init", "-q", *(["--bare"] if bare else []), path)
     git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=path)
+def remove_stale_locks(wc: str, older_than: float | None = None) -> list[str]:
+    """Remove the ``*.lock`` files a killed git left in ``wc``'s .git; their paths.
+
+    Call it only while no git of ours can be working in ``wc`` (grunt and grund
+    hold a lock that their git children inherit).  ``older_than``: only files
+    last modified before this time.
+    """
+    gone = []
+    for d, dirs, files in os.walk(os.path.join(wc, ".git")):
+        dirs[:] = [x for x in dirs if x != "objects"]
+        for f in files:
+            p = os.path.join(d, f)
+            if f.endswith(".lock") and (older_than is None or os.path.getmtime(p) < older_than):
+                os.unlink(p)
+                gone.append(p)
+    return gone
 
 
 def commit(msg: str, cwd: str, env: dict[str, str]) -> None:

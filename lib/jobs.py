@@ -91,6 +91,7 @@ class Job:
     exit_code: int | None = None
     tasks: list[Task] = field(default_factory=list)
     parent: str = ""
+    interrupted: list[str] = field(default_factory=list)  # commands grund gave up on
 
     @property
     def number(self) -> int:
@@ -124,6 +125,8 @@ def load(path: str, jobid: str, proj: str, folder: str) -> Job:
     job.parent = _line(texts.get(P.PARENT))
     own = {k[4:]: v for k, v in texts.items()
            if k in (P.START, P.END, P.EXITCODE, P.STATUS, P.CANCELED, P.ERROR)}
+    job.interrupted = [ln.split()[-1] for ln in (texts.get(P.INTERRUPTED) or "").splitlines()
+                       if ln.strip()]
     job.start = _line(own.get("start"))
     job.end = _line(own.get("end"))
     if P.ARRAY in texts:

@@ -46,6 +46,7 @@ DIRTY = "job.dirty"
 PATCH = "job.patch"
 UNTRACKED = "job.untracked"
 PARENT = "job.parent"           # the job a resubmitted job was made from
+INTERRUPTED = "job.interrupted"  # commands grund gave up on: "<timestamp> <cmd>" lines
 
 CMD_PREFIX = "grcmd."
 JOBID_RE = re.compile(r"^([a-z]{3})(\d{6})$")
@@ -65,6 +66,9 @@ FINAL_STATES = frozenset({
 # Files outside any job that jobs and runners touch to wake grund.
 CHANGED_MARKER = "grunt-changed"   # in the jobs working copy's .git directory
 FIFO = "grund.fifo"                # in <home>/grunt/srv/<server>/
+# In the bare jobs repo: a blob saying why grund cannot work on the project
+# (out of space, read-only); clients fetch it and warn.  Gone when all is well.
+PROBLEM_REF = "refs/grunt/problem"
 
 
 def task_file(task: int | str | None, name: str) -> str:

@@ -63,15 +63,16 @@ def create_project(server: str, proj: str) -> bool:
     Safe to run again: it completes whatever a previous run left undone.
     """
     config.check_name("project", proj)
-    old = os.umask(0o077)  # repos are private to the user
+    old = os.umask(0o077)  # the files inside the repos are private too
     try:
         existed = True
         for kind in ("jobs", "results"):
             bare = bare_path(server, proj, kind)
             if not os.path.isdir(os.path.join(bare, "objects")):
                 existed = False
-                os.makedirs(os.path.dirname(bare), exist_ok=True)
+                config.private(os.path.dirname(bare))
                 _init_bare(bare, server, proj, kind)
+                config.private(bare)
             G.git("config", "receive.denyNonFastForwards", "true", cwd=bare)
             G.git("config", "receive.denyDeletes", "true", cwd=bare)
         P.write_atomic(os.path.join(bare_path(server, proj, "jobs"), "hooks", "post-receive"),
@@ -102,10 +103,11 @@ def ensure_wc(server: str, proj: str, kind: str) -> str:
     """grund's working copy of a project's repo, cloned when missing."""
     wc = wc_path(server, proj, kind)
     if not os.path.isdir(os.path.join(wc, ".git")):
-        os.makedirs(os.path.dirname(wc), exist_ok=True)
+        config.private(os.path.dirname(wc))
         tmp = wc + ".new"
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)
         G.git("clone", "-q", bare_path(server, proj, kind), tmp)
+        config.private(tmp)
         os.replace(tmp, wc)
     return wc

@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""make chaos: grunt and grund under concurrency, kill -9 and interrupted clients.
+
+Real pieces only: the grunt and grund executables, git, the local transport (a
+client's remote is the server home's path), and the test grunter, which
+appends "<cmd> <jobid>" to ~/grunter.calls on the server for every call, so
+submits are counted outside grunt's own records.
+
+Scenarios (sizes are arguments; `make chaos` runs the full ones, the test
+suite light ones through tests/test_chaos.py):
+
+* concurrency: several client homes submit at once while grund runs;
+* kill9: grund is killed with -9 at random moments and restarted while jobs
+  and their status and update commands flow;
+* interrupt: `grunt submit` gets SIGINT or SIGKILL at random moments, and the
+  next submit must work.
+
+Each returns its figures and a list of problems (empty when all is well).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+GRUNT = os.path.join(ROOT, "grunt")
+GRUND = os.path.join(ROOT, "grund")
+SERVER = "chaos"
+PROJ = "p"
+PREFIX = "ali"
+# a job with something to copy: 20 files of 20 kB and one named result
+RUN_SH = ('mkdir -p out\n'
+          'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do\n'
+          '  head -c 20000 /dev/urandom > out/f$i\n'
+          'done\n'
+          'echo "result of $*" > out/result.txt\n')
+RESULT_FILES = 21
+
+
+def sh(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
+
+
+class World:
+    """Temporary server home, client homes and one project checkout."""
+
+    def __init__(self, clients: int = 1, tmp: str | None = None):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="grunt-chaos.")
+        self.srv = os.path.join(self.tmp, "srv")
+        self.homes = [os.path.join(self.tmp, f"cli{i}") for i in range(clients)]
+        self.gitconfig = os.path.join(self.tmp, "gitconfig")
+        with open(self.gitconfig, "w") as f:
+            f.write("[user]\n\tname = Chaos\n\temail = chaos@example.org\n"
+                    "[init]\n\tdefaultBranch = main\n")
+        for home in (self.srv, *self.homes):
+            os.makedirs(home)
+            with open(os.path.join(home, ".grunt.defserver"), "w") as f:
+                f.write(SERVER + "\n")
+        self.proj = os.path.join(self.tmp, "work", PROJ)
+        os.makedirs(self.proj)
+        shutil.copy(os.path.join(HERE, "data", "grunter_sync.py"), os.path.join(self.proj, "grunter.py"))
+        with open(os.path.join(self.proj, "run.sh"), "w") as f:
+            f.write(RUN_SH)
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
+            self.git(*args, cwd=self.proj)
+        self.grunt("newproj", PROJ, home=self.srv, check=True)
+        for home in self.homes:
+            self.grunt("newproj", PROJ, self.srv, home=home, check=True)
+
+    def env(self, home: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_", "GRUND_"))}
+        env.update(HOME=home, GIT_CONFIG_GLOBAL=self.gitconfig, GIT_CONFIG_NOSYSTEM="1",
+                   USER="alice", LOGNAME="alice")
+        return env
+
+    def git(self, *args: str, cwd: str, check: bool = True) -> str:
+        p = sh(["git", *args], cwd=cwd, env=self.env(self.srv))
+        if check and p.returncode != 0:
+            raise AssertionError(f"git {' '.join(args)} in {cwd}: {p.stderr}")
+        return p.stdout
+
+    def grunt(self, *argv: str, home: str | None = None, check: bool = False) -> subprocess.CompletedProcess:
+        p = sh([GRUNT, *argv], cwd=self.proj, env=self.env(home or self.homes[0]), timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError(f"grunt {' '.join(argv)}: exit {p.returncode}: {p.stderr}")
+        return p
+
+    def grund_once(self, *extra: str) -> subprocess.CompletedProcess:
+        p = sh([GRUND, "--once", "-q", *extra], cwd=self.tmp, env=self.env(self.srv), timeout=600)
+        if p.returncode != 0:
+            raise AssertionError(f"grund --once: exit {p.returncode}: {p.stderr}")
+        return p
+
+    def start_grund(self, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen([GRUND, "--interval", "0.2", "--refresh", "100000", *extra],
+                                cwd=self.tmp, env=self.env(self.srv), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=self.grund_log(), text=True)
+
+    def grund_log(self):
+        return open(os.path.join(self.tmp, "grund.log"), "a")
+
+    # ------------------------------------------------------------ places
+    def bare(self, kind: str = "jobs") -> str:
+        return os.path.join(self.srv, "grunt", "bb", SERVER, PROJ, f"{kind}.git")
+
+    def swc(self, kind: str = "jobs") -> str:
+        return os.path.join(self.srv, "grunt", "srv", SERVER, PROJ, kind)
+
+    def cwc(self, home: str, kind: str = "jobs") -> str:
+        return os.path.join(home, "grunt", "wc", SERVER, PROJ, kind)
+
+    def calls(self) -> Counter:
+        path = os.path.join(self.srv, "grunter.calls")
+        if not os.path.exists(path):
+            return Counter()
+        with open(path) as f:
+            return Counter(tuple(ln.split()) for ln in f if ln.strip())
+
+    def tree(self, kind: str = "jobs", rev: str = "main") -> list[str]:
+        raw = subprocess.run(["git", "ls-tree", "-r", "-z", "--name-only", rev], cwd=self.bare(kind),
+                             capture_output=True, check=True).stdout
+        return [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
+
+    def show(self, kind: str, path: str) -> str:
+        return self.git("show", f"main:{path}", cwd=self.bare(kind), check=False)
+
+    def jobs_json(self, home: str | None = None) -> dict[str, dict]:
+        p = self.grunt("jobs", "all", "--json", home=home, check=True)
+        return {j["id"]: j for j in json.loads(p.stdout)}
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def check_repos(w: World) -> list[str]:
+    """git fsck on every repository; every working copy clean; no lock left behind."""
+    problems = []
+    repos = [w.bare("jobs"), w.bare("results"), w.swc("jobs"), w.swc("results")]
+    for home in w.homes:
+        repos += [w.cwc(home, "jobs"), w.cwc(home, "results")]
+        p = w.grunt("pull", home=home)  # and the next command works
+        if p.returncode:
+            problems.append(f"grunt pull failed: {p.stderr.strip()}")
+    for repo in repos:
+        p = sh(["git", "fsck", "--no-dangling", "--no-progress"], cwd=repo, env=w.env(w.srv))
+        if p.returncode != 0 or p.stdout.strip() or p.stderr.strip():
+            problems.append(f"git fsck {repo}: {p.stdout} {p.stderr}".strip())
+        gitdir = repo if repo.endswith(".git") else os.path.join(repo, ".git")
+        for d, dirs, files in os.walk(gitdir):
+            dirs[:] = [x for x in dirs if x != "objects"]
+            problems += [f"lock left: {os.path.join(d, f)}" for f in files if f.endswith(".lock")]
+            if "MERGE_HEAD" in files:
+                problems.append(f"unfinished merge in {d}")
+        if repo.endswith(".git"):
+            continue
+        # grund's copies hold the jobs' outputs untracked; clients' nothing at all
+        untracked = "no" if repo == w.swc("jobs") else "all"
+        st = w.git("status", "--porcelain", f"--untracked-files={untracked}", cwd=repo)
+        if st.strip():
+            problems.append(f"working copy not clean: {repo}:\n{st}")
+        if w.git("rev-parse", "HEAD", cwd=repo) != w.git("rev-parse", "main", cwd=w.bare(os.path.basename(repo))):
+            problems.append(f"{repo} is not at the server's main")
+    return problems
+
+
+def check_results(w: World, ids: list[str]) -> list[str]:
+    """Every job's results are complete in the server's results repository."""
+    tree = set(w.tree("results"))
+    problems = []
+    for jid in ids:
+        base = f"active/{jid}/{PROJ}/out"
+        have = [p for p in tree if p.startswith(base + "/")]
+        if len(have) != RESULT_FILES:
+            problems.append(f"{jid}: {len(have)} of {RESULT_FILES} result files")
+    return problems
+
+
+def interrupted(w: World, jid: str) -> list[str]:
+    """Commands grund gave up on for this job (job.interrupted)."""
+    text = w.show("jobs", f"active/{jid}/{PROJ}/job.interrupted")
+    return [ln.split()[-1] for ln in text.splitlines() if ln.strip()]
+
+
+# ---------------------------------------------------------------- concurrency
+def concurrency(homes: int = 3, per: int = 20) -> tuple[dict, list[str]]:
+    w = World(clients=homes)
+    try:
+        g = w.start_grund()
+        got: dict[int, list[subprocess.CompletedProcess]] = {h: [] for h in range(homes)}
+
+        def client(h: int) -> None:
+            for i in range(per):
+                got[h].append(w.grunt("submit", f"c{h}-{i}", "-m", f"home {h} job {i}", home=w.homes[h]))
+        threads = [threading.Thread(target=client, args=(h,)) for h in range(homes)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        took = time.monotonic() - t0
+        g.send_signal(signal.SIGTERM)
+        g.wait(timeout=60)
+        w.grund_once()
+        problems = [f"submit failed: {p.stderr.strip()}" for ps in got.values() for p in ps if p.returncode]
+        ids = [p.stdout.strip() for ps in got.values() for p in ps if p.returncode == 0]
+        calls = w.calls()
+        jobs = w.jobs_json()
+        dups = sum(max(0, calls[("submit", j)] - 1) for j in ids)
+        lost = sum(1 for j in ids if calls[("submit", j)] == 0)
+        args = sorted(jobs[j]["args"][0] for j in ids if j in jobs)
+        if args != sorted(f"c{h}-{i}" for h in range(homes) for i in range(per)):
+            problems.append("the jobs' args are not the ones submitted")
+        problems += [f"{j} is {jobs[j]['status']}" for j in ids if jobs.get(j, {}).get("status") != "Done"]
+        if len(set(ids)) != homes * per:
+            problems.append(f"{len(set(ids))} distinct ids for {homes * per} submits")
+        if dups or lost:
+            problems.append(f"{dups} duplicate and {lost} lost submits")
+        problems += check_results(w, ids) + check_repos(w)
+        figures = {"client homes": homes, "submits": homes * per, "distinct ids": len(set(ids)),
+                   "grunter submit calls": sum(calls[("submit", j)] for j in ids),
+                   "losses": lost, "duplicates": dups, "seconds": round(took, 1)}
+        return figures, problems
+    finally:
+        w.close()
+
+
+# ---------------------------------------------------------------- kill -9
+def children(pid: int) -> list[list[str]]:
+    """argv of the processes whose parent is ``pid``."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    out.append([a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a])
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def phase(pid: int) -> str:
+    """What grund was doing: the git subcommand or grunter command it waited for."""
+    for argv in children(pid):
+        if "grunter.py" in argv:
+            i = argv.index("grunter.py")
+            return f"grunter {argv[i + 1] if i + 1 < len(argv) else ''}".strip()
+        if argv and os.path.basename(argv[0]) == "git":
+            words = [a for prev, a in zip(argv, argv[1:]) if not a.startswith("-") and prev not in ("-c", "-C")]
+            return f"git {words[0] if words else ''}".strip()
+    return "grund itself (results copy, bookkeeping)"
+
+
+def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None) -> tuple[dict, list[str]]:
+    rnd = random.Random(seed)
+    w = World()
+    try:
+        sent: Counter = Counter()
+        ids: list[str] = []
+        failures: list[str] = []
+        done = threading.Event()
+
+        def client() -> None:
+            try:
+                for k in range(jobs):
+                    p = w.grunt("submit", f"k{k}", "-m", f"job {k}")
+                    if p.returncode:
+                        failures.append(f"submit: {p.stderr.strip()}")
+                        continue
+                    ids.append(p.stdout.strip())
+                    if k % 2 == 1:
+                        some = rnd.sample(ids, min(3, len(ids)))
+                        if w.grunt("status", *some).returncode == 0:
+                            sent.update(("status", j) for j in some)
+                        one = rnd.choice(ids)
+                        if w.grunt("update", one).returncode == 0:
+                            sent[("update", one)] += 1
+            finally:
+                done.set()
+
+        g = w.start_grund()
+        t = threading.Thread(target=client)
+        t.start()
+        n, phases = 0, Counter()
+        while n < kills or not done.is_set():
+            time.sleep(rnd.uniform(0.05, 0.6))
+            phases[phase(g.pid)] += 1
+            g.send_signal(signal.SIGKILL)
+            g.wait()
+            n += 1
+            g = w.start_grund()
+        t.join()
+        g.send_signal(signal.SIGKILL)
+        g.wait()
+        w.grund_once()
+        w.grund_once()
+        calls = w.calls()
+        gave_up = {j: interrupted(w, j) for j in ids}
+        lost = dups = 0
+        problems = list(failures)
+        for j in ids:
+            c = calls[("submit", j)]
+            if c > 1:
+                dups += c - 1
+                problems.append(f"{j}: submitted {c} times")
+            if c == 0 and "submit" not in gave_up[j]:
+                lost += 1
+                problems.append(f"{j}: never submitted, and not marked interrupted")
+            for cmd, call, extra in (("status", "status", 0), ("update", "results", 1)):
+                missing = sent[(cmd, j)] + extra - calls[(call, j)] - gave_up[j].count(cmd)
+                if missing > 0:
+                    lost += missing
+                    problems.append(f"{j}: {missing} {cmd} command(s) lost")
+        states = w.jobs_json()
+        for j in ids:
+            if states[j]["status"] != "Done" and "submit" not in gave_up[j]:
+                problems.append(f"{j} is {states[j]['status']}")
+        problems += check_results(w, [j for j in ids if "submit" not in gave_up[j]]) + check_repos(w)
+        with open(os.path.join(w.tmp, "grund.log")) as f:
+            log = f.read()
+        figures = {"kills survived": n, "jobs": len(ids),
+                   "commands sent": len(ids) + sum(sent.values()),
+                   "status/update sent": f"{sum(v for k, v in sent.items() if k[0] == 'status')}"
+                                         f"/{sum(v for k, v in sent.items() if k[0] == 'update')}",
+                   "grunter submit calls": sum(calls[("submit", j)] for j in ids),
+                   "resumed after a kill": log.count("resumed after a crash"),
+                   "marked interrupted": sum(len(v) for v in gave_up.values()),
+                   "losses": lost, "duplicates": dups,
+                   "kills by phase": dict(phases.most_common())}
+        return figures, problems
+    finally:
+        w.close()
+
+
+# ---------------------------------------------------------------- client interrupted
+def interrupt(rounds: int = 20, seed: int | None = None) -> tuple[dict, list[str]]:
+    rnd = random.Random(seed)
+    w = World()
+    home = w.homes[0]
+    try:
+        problems: list[str] = []
+        sigs: Counter = Counter()
+        ok_ids = []
+        for r in range(rounds):
+            p = subprocess.Popen([GRUNT, "submit", f"int{r}", "-m", f"interrupted {r}"], cwd=w.proj,
+                                 env=w.env(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+            time.sleep(rnd.uniform(0.0, 0.35))
+            sig = rnd.choice([signal.SIGINT, signal.SIGKILL])
+            if sig == signal.SIGINT:  # Ctrl-C: the whole foreground group
+                os.killpg(p.pid, sig)
+            else:                     # kill -9 of grunt alone: its git children go on
+                p.kill()
+            _, err = p.communicate(timeout=60)
+            sigs[(sig.name, "finished first" if p.returncode == 0 else "interrupted")] += 1
+            # Ctrl-C can land while python itself starts (site-packages' .pth
+            # files), before a line of grunt runs: that traceback is not grunt's
+            if b"Traceback" in err and f'File "{ROOT}/'.encode() in err:
+                problems.append(f"round {r}: a traceback after {sig.name}:\n{err.decode()}")
+            nxt = w.grunt("submit", f"ok{r}", "-m", f"after {r}", home=home)
+            if nxt.returncode:
+                problems.append(f"round {r}: the next submit failed: {nxt.stderr.strip()}")
+                continue
+            ok_ids.append(nxt.stdout.strip())
+            st = w.git("status", "--porcelain", "--untracked-files=all", cwd=w.cwc(home))
+            if st.strip():
+                problems.append(f"round {r}: client copy not clean after the next submit:\n{st}")
+        w.grund_once()
+        tree = w.tree("jobs")
+        ids = sorted({p.split("/")[1] for p in tree if p.startswith("active/") and p.count("/") > 2})
+        want = [f"{PREFIX}{n:06d}" for n in range(1, len(ids) + 1)]
+        if ids != want:
+            problems.append(f"job ids are not 1..{len(ids)} without gaps: {ids}")
+        needed = ("grunter.py", "run.sh", "job.message", "job.args", "job.submit", "job.server",
+                  "grcmd.submit")
+        for jid in ids:
+            missing = [n for n in needed if f"active/{jid}/{PROJ}/{n}" not in tree]
+            if missing:
+                problems.append(f"{jid} is half-pushed: no {', '.join(missing)}")
+        calls = w.calls()
+        dups = sum(max(0, calls[("submit", j)] - 1) for j in ids)
+        lost = sum(1 for j in ok_ids if calls[("submit", j)] != 1)
+        if dups or lost:
+            problems.append(f"{dups} duplicate and {lost} lost submits")
+        problems += check_repos(w)
+        figures = {"rounds": rounds, "signals": {f"{a} ({b})": n for (a, b), n in sorted(sigs.items())},
+                   "jobs in the repo": len(ids), "id gaps": len(set(want) - set(ids)),
+                   "next submits failed": rounds - len(ok_ids), "losses": lost, "duplicates": dups}
+        return figures, problems
+    finally:
+        w.close()
+
+
+def main() -> int:
+    seed = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
+    print(f"chaos: seed {seed} (CHAOS_SEED={seed} repeats this run)")
+    runs = [("concurrency: 3 homes x 20 submits at once", lambda: concurrency(3, 20)),
+            ("kill -9 of grund: 30 jobs with status and update, >= 50 kills", lambda: kill9(30, 50, seed)),
+            ("interrupted grunt submit: 30 rounds of SIGINT/SIGKILL", lambda: interrupt(30, seed))]
+    bad = 0
+    total = Counter()
+    for title, fn in runs:
+        t0 = time.monotonic()
+        figures, problems = fn()
+        print(f"\n== {title} ({time.monotonic() - t0:.1f} s)")
+        for k, v in figures.items():
+            print(f"  {k:24s} {v}")
+        for k in ("losses", "duplicates"):
+            total[k] += figures[k]
+        for p in problems:
+            print(f"  PROBLEM: {p}")
+        bad += len(problems)
+    print(f"\nchaos: {total['losses']} losses, {total['duplicates']} duplicates, {bad} problem(s)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
