@@ -9,10 +9,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import traceback
 
-from . import client as C, config, git as G, jobs as J, protocol as P, runtime, server as S
+from . import client as C, config, git as G, jobs as J, protocol as P, runtime, server as S, snapshot
 from .errors import GruntError, UsageError
 from .remote import Remote
 from .term import table
@@ -112,6 +111,8 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
         wc = os.path.join(base, kind)
         if os.path.isdir(os.path.join(wc, ".git")):
             G.git("remote", "set-url", "origin", url, cwd=wc)
+            if kind == "jobs":
+                snapshot.ensure_sparse(wc)
             r.git("fetch", "-q", "origin", cwd=wc, proj=proj)
             G.git("reset", "-q", "--hard", f"origin/{C.BRANCH}", cwd=wc)
         else:
@@ -119,6 +120,8 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
             shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted set-up
             G.git("init", "-q", "-b", C.BRANCH, tmp)
             G.git("remote", "add", "origin", url, cwd=tmp)
+            if kind == "jobs":
+                snapshot.ensure_sparse(tmp)
             try:
                 r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
             except GruntError:
@@ -197,6 +200,7 @@ def cmd_submit(argv: list[str]) -> int:
             shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
             _warn(f"not shipped (untracked): {shown}")
         prefix = config.prefix()
+        tree = snapshot.project_tree(pr.projdir, os.path.join(pr.jobs, ".git"), ship)
         pr.sync()
         state: dict[str, str] = {}
 
@@ -206,8 +210,7 @@ def cmd_submit(argv: list[str]) -> int:
             rel = os.path.join("active", jid, pr.proj)
             dest = os.path.join(pr.jobs, rel)
             os.makedirs(dest)
-            for path in ship:
-                C.copy_entry(os.path.join(pr.projdir, path), os.path.join(dest, path))
+            snapshot.graft(pr.jobs, tree, rel, ship, pr.projdir)
             ts = P.now_ts()
             P.write_atomic(os.path.join(dest, P.MESSAGE), msg.rstrip("\n") + "\n")
             P.write_atomic(os.path.join(dest, P.SUBMIT), ts + "\n")
@@ -430,35 +433,23 @@ def cmd_diff(argv: list[str]) -> int:
         if len(j1) != 1:
             raise UsageError("diff takes single job ids, not ranges")
         left = f"HEAD:{os.path.relpath(j1[0].path, pr.jobs)}"
-        with tempfile.TemporaryDirectory(prefix="grunt-diff.") as tmp:
-            if a.job2:
-                j2 = _select(pr, [a.job2])
-                if len(j2) != 1:
-                    raise UsageError("diff takes single job ids, not ranges")
-                right = f"HEAD:{os.path.relpath(j2[0].path, pr.jobs)}"
-            else:
-                right = _worktree_tree(pr, tmp)
-            sys.stdout.flush()
-            argv2 = ["git", "diff", "--no-ext-diff", left, right, "--",
-                     ":(exclude)job.*", ":(exclude)grcmd.*"]
-            if not sys.stdout.isatty():
-                argv2.insert(2, "--no-color")
-            rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env()).returncode
-            if rc not in (0, 1):
-                raise GruntError("git diff failed")
+        if a.job2:
+            j2 = _select(pr, [a.job2])
+            if len(j2) != 1:
+                raise UsageError("diff takes single job ids, not ranges")
+            right = f"HEAD:{os.path.relpath(j2[0].path, pr.jobs)}"
+        else:
+            right = snapshot.project_tree(pr.projdir, os.path.join(pr.jobs, ".git"),
+                                          snapshot_list(pr.projdir)[0])
+        sys.stdout.flush()
+        argv2 = ["git", "diff", "--no-ext-diff", left, right, "--",
+                 ":(exclude)job.*", ":(exclude)grcmd.*"]
+        if not sys.stdout.isatty():
+            argv2.insert(2, "--no-color")
+        rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env()).returncode
+        if rc not in (0, 1):
+            raise GruntError("git diff failed")
     return 0
-
-
-def _worktree_tree(pr: C.Project, tmp: str) -> str:
-    """A tree object of what submit would ship now, built in a throwaway index."""
-    ship, _ = snapshot_list(pr.projdir)
-    env = {"GIT_INDEX_FILE": os.path.join(tmp, "index"),
-           "GIT_DIR": os.path.join(pr.jobs, ".git"), "GIT_WORK_TREE": pr.projdir}
-    data = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in ship)
-    if data:
-        G.git("add", "-f", "--pathspec-from-file=-", "--pathspec-file-nul", cwd=pr.projdir,
-              input=data, env=env)
-    return G.out("write-tree", cwd=pr.projdir, env=env)
 
 
 # ---------------------------------------------------------------- links
@@ -619,8 +610,11 @@ def cmd_queue(argv: list[str]) -> int:
     _parser("queue").parse_args(argv)
     with C.Project.here() as pr:
         pr.sync()
+        # the jobs working copy is sparse: grunter.py is in the index, not on disk
+        shipped = set(G.zsplit(G.git("ls-files", "-z", "--", ":(glob)active/*/*/grunter.py",
+                                     cwd=pr.jobs)))
         jobs = [j for j in J.scan(pr.jobs, ("active",))
-                if os.path.isfile(os.path.join(j.path, "grunter.py"))]
+                if os.path.relpath(os.path.join(j.path, "grunter.py"), pr.jobs) in shipped]
         if not jobs:
             raise GruntError("queue runs the project's grunter.py on the server: submit a job first")
         home = config.home()

@@ -4,11 +4,10 @@ from __future__ import annotations
 import fcntl
 import getpass
 import os
-import shutil
 import socket
 from typing import Callable
 
-from . import config, git as G, protocol as P
+from . import config, git as G, protocol as P, snapshot
 from .errors import GruntError
 from .jobs import Job, is_job_id, load
 from .remote import PushRejected, Remote
@@ -49,6 +48,7 @@ class Project:
         # submitted with `&`) waits instead of failing on git's index.lock
         self._lock = open(os.path.join(self.base, "lock"), "a")
         fcntl.flock(self._lock, fcntl.LOCK_EX)
+        snapshot.ensure_sparse(self.jobs)
         self.remote = Remote(spec, server, share)
         self._ident: dict[str, str] | None = None
 
@@ -174,12 +174,3 @@ def find_projdir(cwd: str) -> str:
         raise GruntError(f"not a git checkout: {cwd} (grunt works in a project under git)") from None
     return top
 
-
-def copy_entry(src: str, dst: str) -> None:
-    """Copy one file or symlink (symlinks stay symlinks; the x bit is kept)."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    if os.path.islink(src):
-        os.symlink(os.readlink(src), dst)
-    else:
-        shutil.copyfile(src, dst)
-        shutil.copymode(src, dst)
