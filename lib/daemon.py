@@ -34,7 +34,7 @@ import time
 
 from . import config, git as G, protocol as P, runtime, server as S
 from .errors import GruntError
-from .jobs import FINISHED, load, scan
+from .jobs import FINISHED, is_job_id, load, scan
 
 log = logging.getLogger("grund")
 GRUNTER_TIMEOUT = 600
@@ -54,7 +54,7 @@ class ProjectState:
         self.bare = S.bare_path(server, proj, "jobs")
         self.jobs = S.wc_path(server, proj, "jobs")
         self.results = S.wc_path(server, proj, "results")
-        self.seen: tuple = ()
+        self.seen: dict | None = None   # loaded from seen_path on first use
 
     @property
     def cursor_path(self) -> str:
@@ -68,17 +68,49 @@ class ProjectState:
     def marker(self) -> str:
         return os.path.join(self.jobs, ".git", P.CHANGED_MARKER)
 
-    def signature(self) -> tuple:
-        """Cheap change detection: the bare repo's refs and the jobs' marker."""
-        sig = []
-        for p in (os.path.join(self.bare, "refs", "heads", S.BRANCH),
-                  os.path.join(self.bare, "packed-refs"), self.marker):
+    @property
+    def seen_path(self) -> str:
+        return os.path.join(self.jobs, ".git", "grund-seen")
+
+    def signature(self, watch: list[str]) -> list:
+        """Cheap change detection, no subprocess.
+
+        The bare repo's tip (a push), the marker the runners touch, grund's
+        cursor, and the directories of the unfinished jobs in ``watch`` (a job
+        script of an older grunter writes job.start, job.end, ... without
+        touching the marker; a new file changes its directory).
+        """
+        return [S.read_tip(self.bare), _stat(self.marker), _stat(self.cursor_path),
+                [_stat(os.path.join(self.jobs, rel)) for rel in watch]]
+
+    def load_seen(self) -> dict:
+        """What the last successful round left: {"sig": signature, "watch": [job dirs]}.
+
+        Kept in a file, so ``grund --once`` (cron) skips unchanged projects too.
+        """
+        if self.seen is None:
+            text = P.read_text(self.seen_path)
             try:
-                st = os.stat(p)
-                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                sig.append(None)
-        return tuple(sig)
+                self.seen = json.loads(text) if text else {}
+            except ValueError:
+                self.seen = {}
+        return self.seen
+
+    def remember(self, before: list, tip: str) -> None:
+        """After a round: the state it left, with the tip grund made the bare repo hold."""
+        watch = unfinished_jobs(self.jobs)
+        sig = self.signature(watch)
+        sig[0], sig[1] = tip, before[1]  # the marker as it was before: touched meanwhile, look again
+        self.seen = {"sig": sig, "watch": watch}
+        atomic_json(self.seen_path, self.seen)
+
+
+def _stat(path: str) -> list | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
 class Grund:
@@ -94,6 +126,7 @@ class Grund:
         self.rt = os.path.join(self.root, "runtime")
         self.started = time.time()
         self.env = S.grund_env(server)
+        self.raced = False   # this round's push had to take a client's commits in
 
     # ------------------------------------------------------------ lifecycle
     def lock(self, restart: bool = False) -> None:
@@ -185,9 +218,9 @@ class Grund:
         """A git killed with grund leaves *.lock files; they predate this grund."""
         for kind in ("jobs", "results"):
             gitdir = os.path.join(S.wc_path(self.server, proj, kind), ".git")
-            for d, _, files in os.walk(gitdir):
-                if os.path.basename(d) == "objects" or "/objects/" in d:
-                    continue
+            for d, dirs, files in os.walk(gitdir):
+                if d == gitdir:
+                    dirs[:] = [x for x in dirs if x != "objects"]  # no locks in there
                 for f in files:
                     p = os.path.join(d, f)
                     if f.endswith(".lock") and os.path.getmtime(p) < self.started:
@@ -202,12 +235,18 @@ class Grund:
             st = self.states.get(proj)
             if st is None:
                 st = self.states[proj] = ProjectState(self.server, proj)
-            sig = st.signature()
-            if sig == st.seen and not self.once and not self.refresh_due(st):
-                continue
+            seen = st.load_seen()
+            sig = st.signature(seen.get("watch", []))
+            if sig == seen.get("sig") and not (seen.get("watch") and self.refresh_due(st)):
+                continue  # nothing pushed, no job wrote anything: no git at all
             try:
+                self.raced = False
                 self.process(st)
-                st.seen = sig
+                # the bare repo now holds our HEAD (pushed, or nothing to
+                # push); a push that raced a client's merged commits grund has
+                # not looked at yet: leave the state unremembered, look again
+                if not self.raced and not self.stop:
+                    st.remember(sig, G.out("rev-parse", "HEAD", cwd=st.jobs))
             except GruntError as e:
                 log.error("%s: %s (will retry)", proj, e)
             except OSError as e:
@@ -302,6 +341,7 @@ class Grund:
                 if "rejected" not in e.stderr and "fetch first" not in e.stderr:
                     raise
                 # a client pushed meanwhile: take its commits and try again
+                self.raced = True
                 G.git("fetch", "-q", "origin", cwd=wc)
                 self.merge(wc)
         raise GruntError(f"could not push {wc}: the repository kept moving on")
@@ -546,6 +586,26 @@ class Grund:
                 self.grunter(jobdir, "status")
             self.copy_results(st, folder, jid, jobdir, [])
             self.commit_job(st, jobdir, f"ended {jid}")
+
+
+def unfinished_jobs(wc: str) -> list[str]:
+    """Active jobs still waiting for their end, as paths relative to ``wc``.
+
+    Stats; a job's files are read only when it has no job.end.
+    """
+    base = os.path.join(wc, "active")
+    try:
+        jids = [e for e in os.scandir(base) if e.is_dir() and is_job_id(e.name)]
+    except FileNotFoundError:
+        return []
+    out = []
+    for e in sorted(jids, key=lambda x: x.name):
+        for d in os.scandir(e.path):
+            if d.is_dir() and P.PROJ_RE.match(d.name) and \
+                    not os.path.exists(os.path.join(d.path, P.END)) and \
+                    load(d.path, e.name, d.name, "active").status not in FINISHED:
+                out.append(f"active/{e.name}/{d.name}")
+    return out
 
 
 def make_room(root: str, rel: str) -> None:
