@@ -50,6 +50,7 @@ class Project:
         fcntl.flock(self._lock, fcntl.LOCK_EX)
         snapshot.ensure_sparse(self.jobs)
         self.remote = Remote(spec, server, share)
+        self.share = share   # False: a read-only command (jobs, out, ls, diff)
         self._ident: dict[str, str] | None = None
 
     @classmethod
@@ -77,6 +78,8 @@ class Project:
         """Start from the server's state: fetch, then move to it."""
         wc = wc or self.jobs
         self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
+        if not self.share and _same_commit(wc):
+            return   # a read-only command and nothing new: no index rewrite
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
 
     def ident(self) -> dict[str, str]:
@@ -164,6 +167,12 @@ class Project:
 
     def results_dir(self, job: Job) -> str:
         return os.path.join(self.results, job.folder, job.id, self.proj)
+
+
+def _same_commit(wc: str) -> bool:
+    """HEAD is already the fetched tip (one rev-parse; the index of 5,000 jobs is not touched)."""
+    heads = G.out("rev-parse", "HEAD", f"origin/{BRANCH}", cwd=wc).split()
+    return len(heads) == 2 and heads[0] == heads[1]
 
 
 def find_projdir(cwd: str) -> str:

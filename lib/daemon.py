@@ -219,8 +219,8 @@ class Grund:
         for kind in ("jobs", "results"):
             gitdir = os.path.join(S.wc_path(self.server, proj, kind), ".git")
             for d, dirs, files in os.walk(gitdir):
-                if d == gitdir:
-                    dirs[:] = [x for x in dirs if x != "objects"]  # no locks in there
+                if d == gitdir:   # git's locks: index, HEAD, config, packed-refs, refs/
+                    dirs[:] = [x for x in dirs if x == "refs"]
                 for f in files:
                     p = os.path.join(d, f)
                     if f.endswith(".lock") and os.path.getmtime(p) < self.started:
