@@ -12,13 +12,12 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from typing import Callable
 
 from . import __version__, client as C, config, git as G, heartbeat as H, jobs as J, \
-    protocol as P, provenance, runtime, server as S, share, term
+    protocol as P, provenance, runtime, server as S, share, snapshot, term
 from .errors import GruntError, UsageError
 from .follow import FOLLOW_PY
 from .remote import Remote
@@ -152,6 +151,8 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
         wc = os.path.join(base, kind)
         if os.path.isdir(os.path.join(wc, ".git")):
             G.git("remote", "set-url", "origin", url, cwd=wc)
+            if kind == "jobs":
+                snapshot.ensure_sparse(wc)
             r.git("fetch", "-q", "origin", cwd=wc, proj=proj)
             G.git("reset", "-q", "--hard", f"origin/{C.BRANCH}", cwd=wc)
         else:
@@ -160,6 +161,8 @@ def _clone_both(r: Remote, proj: str, server: str, base: str) -> None:
             G.init(tmp, C.BRANCH)
             config.private(tmp)
             G.git("remote", "add", "origin", url, cwd=tmp)
+            if kind == "jobs":
+                snapshot.ensure_sparse(tmp)
             try:
                 r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
             except GruntError:
@@ -265,13 +268,13 @@ def cmd_submit(argv: list[str]) -> int:
         if big:
             _warn("shipping big file(s): " + ", ".join(f"{p} ({n >> 20} MB)" for p, n in big[:10])
                   + "; every job keeps its own copy in the jobs repository")
+        prog.update(f"hashing {len(ship)} files")
+        tree = snapshot.project_tree(pr.projdir, os.path.join(pr.jobs, ".git"), ship)
         prog.update(f"fetching from {pr.server}")
         pr.sync()
 
-        def fill(dest: str) -> dict[str, str]:
-            for n, path in enumerate(ship):
-                prog.update(f"copying files {n}/{len(ship)}")
-                C.copy_entry(os.path.join(pr.projdir, path), os.path.join(dest, path))
+        def fill(rel: str) -> dict[str, str]:
+            snapshot.graft(pr.jobs, tree, rel, ship, pr.projdir)
             prog.update(f"committing {len(ship)} files and pushing to {pr.server}")
             return record
         jid = publish_job(pr, args, msg, fill)
@@ -290,8 +293,9 @@ def publish_job(pr: C.Project, args: list[str], msg: str,
                 fill: Callable[[str], dict[str, str]]) -> str:
     """Commit and push a new job; return its id.
 
-    ``fill(dest)`` puts the snapshot into the new job directory and returns
-    more job files to write ({name: content}, e.g. the provenance).
+    ``fill(rel)`` puts the snapshot into the index of the jobs copy at ``rel``
+    (the new job directory; see snapshot.py) and returns more job files to
+    write ({name: content}, e.g. the provenance).
     """
     prefix = config.prefix()
     state: dict[str, str] = {}
@@ -302,7 +306,7 @@ def publish_job(pr: C.Project, args: list[str], msg: str,
         rel = os.path.join("active", jid, pr.proj)
         dest = os.path.join(pr.jobs, rel)
         os.makedirs(dest)
-        extra = fill(dest)
+        extra = fill(rel)
         ts = P.now_ts()
         P.write_atomic(os.path.join(dest, P.MESSAGE), msg.rstrip("\n") + "\n")
         P.write_atomic(os.path.join(dest, P.SUBMIT), ts + "\n")
@@ -668,27 +672,27 @@ def cmd_diff(argv: list[str]) -> int:
             raise UsageError("diff takes single job ids, not ranges")
         left = f"HEAD:{os.path.relpath(j1[0].path, pr.jobs)}"
         extra: dict[str, str] = {}
-        with tempfile.TemporaryDirectory(prefix="grunt-diff.") as tmp:
-            if a.source:
-                # the commit lives in the project's checkout: let git in the
-                # jobs copy read its objects (read-only, nothing is copied)
-                commit, extra = _source_commit(pr, j1[0])
-                left, right = commit, left
-            elif a.job2:
-                j2 = _select(pr, [a.job2])
-                if len(j2) != 1:
-                    raise UsageError("diff takes single job ids, not ranges")
-                right = f"HEAD:{os.path.relpath(j2[0].path, pr.jobs)}"
-            else:
-                right = _worktree_tree(pr, tmp)
-            sys.stdout.flush()
-            colour = "--color=always" if term.use_colour() else "--no-color"
-            argv2 = ["git", "diff", "--no-ext-diff", colour, left, right, "--",
-                     ":(exclude)job.*", ":(exclude)grcmd.*"]
-            with term.pager():
-                rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env(extra)).returncode
-            if rc not in (0, 1):
-                raise GruntError("git diff failed")
+        if a.source:
+            # the commit lives in the project's checkout: let git in the
+            # jobs copy read its objects (read-only, nothing is copied)
+            commit, extra = _source_commit(pr, j1[0])
+            left, right = commit, left
+        elif a.job2:
+            j2 = _select(pr, [a.job2])
+            if len(j2) != 1:
+                raise UsageError("diff takes single job ids, not ranges")
+            right = f"HEAD:{os.path.relpath(j2[0].path, pr.jobs)}"
+        else:
+            right = snapshot.project_tree(pr.projdir, os.path.join(pr.jobs, ".git"),
+                                          snapshot_list(pr.projdir)[0])
+        sys.stdout.flush()
+        colour = "--color=always" if term.use_colour() else "--no-color"
+        argv2 = ["git", "diff", "--no-ext-diff", colour, left, right, "--",
+                 ":(exclude)job.*", ":(exclude)grcmd.*"]
+        with term.pager():
+            rc = subprocess.run(argv2, cwd=pr.jobs, env=G.git_env(extra)).returncode
+        if rc not in (0, 1):
+            raise GruntError("git diff failed")
     return 0
 
 
@@ -705,18 +709,6 @@ def _source_commit(pr: C.Project, job: J.Job) -> tuple[str, dict[str, str]]:
                          "(fetch it first)")
     objects = os.path.join(pr.projdir, G.out("rev-parse", "--git-path", "objects", cwd=pr.projdir))
     return commit, {"GIT_ALTERNATE_OBJECT_DIRECTORIES": objects}
-
-
-def _worktree_tree(pr: C.Project, tmp: str) -> str:
-    """A tree object of what submit would ship now, built in a throwaway index."""
-    ship, _ = snapshot_list(pr.projdir)
-    env = {"GIT_INDEX_FILE": os.path.join(tmp, "index"),
-           "GIT_DIR": os.path.join(pr.jobs, ".git"), "GIT_WORK_TREE": pr.projdir}
-    data = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in ship)
-    if data:
-        # (add --pathspec-from-file needs git 2.25; update-index reads paths since ever)
-        G.git("update-index", "--add", "-z", "--stdin", cwd=pr.projdir, input=data, env=env)
-    return G.out("write-tree", cwd=pr.projdir, env=env)
 
 
 # ---------------------------------------------------------------- links
@@ -879,8 +871,11 @@ def cmd_queue(argv: list[str]) -> int:
     _parser("queue").parse_args(argv)
     with C.Project.here() as pr:
         pr.sync()
+        # the jobs working copy is sparse: grunter.py is in the index, not on disk
+        shipped = set(G.zsplit(G.git("ls-files", "-z", "--", ":(glob)active/*/*/grunter.py",
+                                     cwd=pr.jobs)))
         jobs = [j for j in J.scan(pr.jobs, ("active",))
-                if os.path.isfile(os.path.join(j.path, "grunter.py"))]
+                if os.path.relpath(os.path.join(j.path, "grunter.py"), pr.jobs) in shipped]
         if not jobs:
             raise GruntError("queue runs the project's grunter.py on the server: submit a job first")
         home = config.home()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import fcntl
 import getpass
 import os
-import shutil
 import random
 import socket
 import sys
@@ -12,12 +11,16 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from . import config, git as G, heartbeat as H, protocol as P
+from . import config, git as G, heartbeat as H, protocol as P, snapshot
 from .errors import GruntError
 from .jobs import Job, is_job_id, load
 from .remote import PushRejected, Remote
 
 BRANCH = "main"
+# in the jobs copy's .git while a command changes the copy: a command killed
+# meanwhile leaves it, and the next one then resets the copy even when the server
+# has nothing new
+BUILDING = "grunt-building"
 PUSH_TRIES = 30  # pushes lost to other clients before giving up (with a random backoff)
 
 
@@ -58,7 +61,9 @@ class Project:
         G.INHERIT_FDS = (self._lock.fileno(),)
         for wc in (self.jobs, self.results):
             G.remove_stale_locks(wc)
+        snapshot.ensure_sparse(self.jobs)
         self.remote = Remote(spec, server, share)
+        self.share = share   # False: a read-only command (jobs, out, ls, diff)
         self._ident: dict[str, str] | None = None
         self._warned = False
 
@@ -103,9 +108,14 @@ class Project:
             self._warn_problem(wc)
         else:
             self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
+        building = os.path.join(wc, ".git", BUILDING)
+        if not self.share and not os.path.exists(building) and _same_commit(wc):
+            return   # a read-only command and nothing new: no index rewrite
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
         # what a grunt killed in the middle wrote (a half-built job would burn its id)
         G.git("clean", "-q", "-fdx", cwd=wc)
+        if os.path.exists(building):
+            os.unlink(building)
 
     def _warn_problem(self, wc: str) -> None:
         """Show what grund on the server reported (once per command)."""
@@ -132,8 +142,10 @@ class Project:
         server's state and the files ``build`` wrote are removed.
         """
         wc = self.jobs
+        building = os.path.join(wc, ".git", BUILDING)
         for attempt in range(PUSH_TRIES):
             paths: list[str] = []
+            open(building, "w").close()
             try:
                 paths, msg = build()
                 G.git("add", "-A", "-f", "--", *paths, cwd=wc)
@@ -167,6 +179,7 @@ class Project:
                 except GruntError:
                     if not self._landed(wc):
                         raise
+                os.unlink(building)
                 return msg
             except PushRejected:
                 self._restore(wc, paths)
@@ -222,6 +235,12 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))
 
 
+def _same_commit(wc: str) -> bool:
+    """HEAD is already the fetched tip (one rev-parse; the index of 5,000 jobs is not touched)."""
+    heads = G.out("rev-parse", "HEAD", f"origin/{BRANCH}", cwd=wc).split()
+    return len(heads) == 2 and heads[0] == heads[1]
+
+
 def find_projdir(cwd: str) -> str:
     """The top of the git checkout holding ``cwd``."""
     try:
@@ -230,12 +249,3 @@ def find_projdir(cwd: str) -> str:
         raise GruntError(f"not a git checkout: {cwd} (grunt works in a project under git)") from None
     return top
 
-
-def copy_entry(src: str, dst: str) -> None:
-    """Copy one file or symlink (symlinks stay symlinks; the x bit is kept)."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    if os.path.islink(src):
-        os.symlink(os.readlink(src), dst)
-    else:
-        shutil.copyfile(src, dst)
-        shutil.copymode(src, dst)

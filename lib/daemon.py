@@ -39,7 +39,7 @@ import time
 from . import __version__, client as C, config, git as G, heartbeat as H, protocol as P, runtime, \
     server as S
 from .errors import GruntError
-from .jobs import FINISHED, load, scan
+from .jobs import FINISHED, is_job_id, load, scan
 
 log = logging.getLogger("grund")
 GRUNTER_TIMEOUT = 600  # seconds; --grunter-timeout
@@ -69,7 +69,7 @@ class ProjectState:
         self.bare = S.bare_path(server, proj, "jobs")
         self.jobs = S.wc_path(server, proj, "jobs")
         self.results = S.wc_path(server, proj, "results")
-        self.seen: tuple = ()
+        self.seen: dict | None = None   # loaded from seen_path on first use
         self.beat_at = 0.0              # when the last heartbeat was written
         self.beat_blobs: list[str] = []  # the heartbeat blobs written so far
         self.beat_key: tuple = ()        # the last heartbeat without its time
@@ -88,17 +88,49 @@ class ProjectState:
     def marker(self) -> str:
         return os.path.join(self.jobs, ".git", P.CHANGED_MARKER)
 
-    def signature(self) -> tuple:
-        """Cheap change detection: the bare repo's refs and the jobs' marker."""
-        sig = []
-        for p in (os.path.join(self.bare, "refs", "heads", S.BRANCH),
-                  os.path.join(self.bare, "packed-refs"), self.marker):
+    @property
+    def seen_path(self) -> str:
+        return os.path.join(self.jobs, ".git", "grund-seen")
+
+    def signature(self, watch: list[str]) -> list:
+        """Cheap change detection, no subprocess.
+
+        The bare repo's tip (a push), the marker the runners touch, grund's
+        cursor, and the directories of the unfinished jobs in ``watch`` (a job
+        script of an older grunter writes job.start, job.end, ... without
+        touching the marker; a new file changes its directory).
+        """
+        return [S.read_tip(self.bare), _stat(self.marker), _stat(self.cursor_path),
+                [_stat(os.path.join(self.jobs, rel)) for rel in watch]]
+
+    def load_seen(self) -> dict:
+        """What the last successful round left: {"sig": signature, "watch": [job dirs]}.
+
+        Kept in a file, so ``grund --once`` (cron) skips unchanged projects too.
+        """
+        if self.seen is None:
+            text = P.read_text(self.seen_path)
             try:
-                st = os.stat(p)
-                sig.append((st.st_mtime_ns, st.st_size, st.st_ino))
-            except OSError:
-                sig.append(None)
-        return tuple(sig)
+                self.seen = json.loads(text) if text else {}
+            except ValueError:
+                self.seen = {}
+        return self.seen
+
+    def remember(self, before: list, tip: str) -> None:
+        """After a round: the state it left, with the tip grund made the bare repo hold."""
+        watch = unfinished_jobs(self.jobs)
+        sig = self.signature(watch)
+        sig[0], sig[1] = tip, before[1]  # the marker as it was before: touched meanwhile, look again
+        self.seen = {"sig": sig, "watch": watch}
+        atomic_json(self.seen_path, self.seen)
+
+
+def _stat(path: str) -> list | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
 class Grund:
@@ -115,6 +147,7 @@ class Grund:
         self.rt = os.path.join(self.root, "runtime")
         self.started = time.time()
         self.env = S.grund_env(server)
+        self.raced = False   # this round's push had to take a client's commits in
 
     # ------------------------------------------------------------ lifecycle
     def lock(self, restart: bool = False) -> None:
@@ -248,14 +281,20 @@ class Grund:
             st = self.states.get(proj)
             if st is None:
                 st = self.states[proj] = ProjectState(self.server, proj)
-            sig = st.signature()
+            seen = st.load_seen()
+            sig = st.signature(seen.get("watch", []))
             try:
-                if sig != st.seen or self.once or self.refresh_due(st):
+                if sig != seen.get("sig") or (seen.get("watch") and self.refresh_due(st)):
+                    self.raced = False
                     self.process(st)
-                    st.seen = sig
+                    # the bare repo now holds our HEAD (pushed, or nothing to
+                    # push); a push that raced a client's merged commits grund has
+                    # not looked at yet: leave the state unremembered, look again
+                    if not self.raced and not self.stop:
+                        st.remember(sig, G.out("rev-parse", "HEAD", cwd=st.jobs))
                     if st.problem or os.path.exists(os.path.join(st.bare, P.PROBLEM_REF)):
                         self.set_problem(st, "")
-                self.beat(st)
+                self.beat(st)   # no git: a blob and a ref written by hand (heartbeat.py)
             except (GruntError, OSError) as e:
                 why = no_room(e)
                 if why:
@@ -345,9 +384,11 @@ class Grund:
             if now - st.beat_at < H.EVERY:
                 return
             pending = 0
+            unfinished = len(st.load_seen().get("watch", []))   # idle: as last looked at
+        else:
+            unfinished = len(unfinished_jobs(st.jobs))
         if cursor is None:
             cursor = self.load_cursor(st).get("commit") if os.path.isdir(st.jobs) else None
-        unfinished = sum(1 for j in scan(st.jobs, ("active",)) if j.status not in FINISHED)
         key = (pending, cursor, unfinished)
         if key == st.beat_key and now - st.beat_at < H.EVERY:
             return
@@ -446,6 +487,7 @@ class Grund:
                 if "rejected" not in e.stderr and "fetch first" not in e.stderr:
                     raise
                 # a client pushed meanwhile: take its commits and try again
+                self.raced = True
                 C.backoff(attempt)
                 G.git("fetch", "-q", "origin", cwd=wc)
                 self.merge(wc)
@@ -814,6 +856,24 @@ def clip(f) -> str:
     tail = f.read().decode("utf-8", "replace")
     return (f"{head}\n[grund: {size - LOG_MAX} bytes of output cut here; "
             f"job.log keeps {LOG_MAX} of {size}]\n{tail}")
+def unfinished_jobs(wc: str) -> list[str]:
+    """Active jobs still waiting for their end, as paths relative to ``wc``.
+
+    Stats; a job's files are read only when it has no job.end.
+    """
+    base = os.path.join(wc, "active")
+    try:
+        jids = [e for e in os.scandir(base) if e.is_dir() and is_job_id(e.name)]
+    except FileNotFoundError:
+        return []
+    out = []
+    for e in sorted(jids, key=lambda x: x.name):
+        for d in os.scandir(e.path):
+            if d.is_dir() and P.PROJ_RE.match(d.name) and \
+                    not os.path.exists(os.path.join(d.path, P.END)) and \
+                    load(d.path, e.name, d.name, "active").status not in FINISHED:
+                out.append(f"active/{e.name}/{d.name}")
+    return out
 
 
 def make_room(root: str, rel: str) -> None:

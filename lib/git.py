@@ -97,8 +97,10 @@ def remove_stale_locks(wc: str, older_than: float | None = None) -> list[str]:
     last modified before this time.
     """
     gone = []
-    for d, dirs, files in os.walk(os.path.join(wc, ".git")):
-        dirs[:] = [x for x in dirs if x != "objects"]
+    gitdir = os.path.join(wc, ".git")
+    for d, dirs, files in os.walk(gitdir):
+        if d == gitdir:   # git's locks: index, HEAD, config, packed-refs, ... and refs/
+            dirs[:] = [x for x in dirs if x == "refs"]
         for f in files:
             p = os.path.join(d, f)
             if f.endswith(".lock") and (older_than is None or os.path.getmtime(p) < older_than):

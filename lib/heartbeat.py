@@ -14,9 +14,12 @@ is the pending work even when grund is down.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import time
+import zlib
 
 from . import git as G, protocol as P
 
@@ -29,18 +32,26 @@ STALE = 600     # seconds: `grunt jobs` warns when grund was not seen for longer
 
 
 def write(bare: str, data: dict, previous: list[str]) -> None:
-    """Point REF at a new blob holding ``data``.
+    """Point REF at a new blob holding ``data``; no git process.
 
-    ``previous`` lists the blobs written before (by this grund); the one
-    before last is removed, so heartbeats leave no trail of loose objects.
-    (Only that one: a client that was just told about the last one may still
-    be fetching it.)  Nothing else refers to them: each holds its own time.
+    An idle grund beats for every project every minute, so the blob and the
+    ref are written the way git writes them (a zlib-compressed loose object,
+    a ref file renamed from its ``.lock``), with the modes of the folders they
+    land in (a shared project's group can read them).  ``previous`` lists the
+    blobs written before (by this grund); the one before last is removed, so
+    heartbeats leave no trail of loose objects.  (Only that one: a client that
+    was just told about the last one may still be fetching it.)  Nothing else
+    refers to them: each holds its own time.
     """
-    blob = G.git("hash-object", "-w", "--stdin", cwd=bare,
-                 input=(json.dumps(data, sort_keys=True) + "\n").encode()).decode().strip()
+    body = (json.dumps(data, sort_keys=True) + "\n").encode()
+    obj = b"blob %d\0" % len(body) + body
+    blob = hashlib.sha1(obj).hexdigest()
     if previous and previous[-1] == blob:
         return
-    G.git("update-ref", REF, blob, cwd=bare)
+    path = os.path.join(bare, "objects", blob[:2], blob[2:])
+    if not os.path.exists(path):
+        _write_like(path, zlib.compress(obj), 0o444)
+    _write_like(os.path.join(bare, *REF.split("/")), (blob + "\n").encode(), 0o644)
     previous.append(blob)
     while len(previous) > 2:
         old = previous.pop(0)
@@ -48,6 +59,22 @@ def write(bare: str, data: dict, previous: list[str]) -> None:
             os.unlink(os.path.join(bare, "objects", old[:2], old[2:]))
         except OSError:  # packed meanwhile by git gc: it prunes it in time
             pass
+
+
+def _write_like(path: str, data: bytes, mode: int) -> None:
+    """Write ``path`` atomically (through ``<path>.lock``, as git does); a new
+    folder gets its parent's mode; the file ``mode`` is cut to its folder's
+    read bits (plus the owner's write)."""
+    d = os.path.dirname(path)
+    if not os.path.isdir(d):
+        parent = os.stat(os.path.dirname(d)).st_mode
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, stat.S_IMODE(parent))
+    tmp = path + ".lock"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode & (stat.S_IMODE(os.stat(d).st_mode) & 0o444 | 0o200))
+    os.replace(tmp, path)
 
 
 def read(wc: str) -> dict | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from . import cli, client as C, config, git as G, jobs as J, protocol as P, provenance, share
+from . import cli, client as C, config, git as G, jobs as J, protocol as P, provenance, share, snapshot
 from .errors import GruntError, UsageError
 
 LOG_FORMAT = "%ct%x00%cd%x00%h%x00%an%x00%s"
@@ -89,21 +89,17 @@ def cmd_resubmit(argv: list[str]) -> int:
                       f"active/{parent.id}/{pr.proj}/grcmd.submit", cwd=pr.jobs).split()
         if not first:
             raise GruntError(f"the submit of {parent.id} is not in the history of {pr.proj}")
-        tree = f"{first[-1]}:active/{parent.id}/{pr.proj}"
+        stored = snapshot.stored_tree(pr.jobs, f"{first[-1]}:active/{parent.id}/{pr.proj}")
         extra = {P.PARENT: parent.id + "\n"}
         for name in (P.SOURCE, P.DIRTY, P.PATCH, P.UNTRACKED):  # the same code, the same origin
             text = P.read_text(os.path.join(parent.path, name))
             if text is not None:
                 extra[name] = text
 
-        def fill(dest: str) -> dict[str, str]:
+        def fill(rel: str) -> dict[str, str]:
             # the snapshot exactly as it was submitted, modes and symlinks
-            # included, without its job files: three git calls, any size
-            rel = os.path.relpath(dest, pr.jobs)
-            G.git("read-tree", f"--prefix={rel}/", tree, cwd=pr.jobs)
-            G.git("rm", "-r", "-q", "--cached", "--ignore-unmatch", "--",
-                  f"{rel}/job.*", f"{rel}/grcmd.*", cwd=pr.jobs)
-            G.git("checkout", "--", rel, cwd=pr.jobs)
+            # included, without its job files: a few git calls, any size
+            snapshot.graft(pr.jobs, stored[0], rel, stored[1], pr.projdir)
             return extra
         jid = cli.publish_job(pr, args or parent.args, msg, fill)
         cli._say(jid)

@@ -43,6 +43,18 @@ def projects(server: str) -> list[str]:
         return []
 
 
+def read_tip(bare: str, branch: str = BRANCH) -> str | None:
+    """The commit a bare repo's branch points at, read from its files (no git process)."""
+    text = P.read_text(os.path.join(bare, "refs", "heads", branch))
+    if text and text.strip():
+        return text.strip()
+    packed = P.read_text(os.path.join(bare, "packed-refs")) or ""
+    for line in packed.splitlines():
+        if line.endswith(f" refs/heads/{branch}"):
+            return line.split(" ", 1)[0]
+    return None
+
+
 def hook_text(server: str) -> str:
     fifo = shlex.quote(fifo_path(server))
     return ("#!/bin/sh\n"

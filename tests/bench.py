@@ -20,6 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_scale  # noqa: E402
 import zipapps  # noqa: E402
 from fixture_sshd import Sshd, start_sshd  # noqa: E402
 
@@ -114,6 +115,7 @@ def run(s: Sshd, bindir: str) -> int:
             env = dict(base, **extra)
             for cmd in (["submit", "1", "-m", "b"], ["jobs"], ["pull"]):
                 rows.append((f"grunt {cmd[0]} ({label})", *timed(s, [grunt, *cmd], projdir, env)))
+        scale = bench_scale.run_all(s, bindir, work, base)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -123,7 +125,11 @@ def run(s: Sshd, bindir: str) -> int:
     print(f"{'operation':28s} {'ms':>8s} {'x git push':>11s} {'ssh logins':>11s}")
     for name, ms, logins in rows:
         print(f"{name:28s} {ms:8.1f} {ms / ref:11.2f} {logins:11g}")
-    return 0
+    print("\nscale targets\n")
+    print(f"{'target':58s} {'figure':>11s} {'reference':>26s} {'ratio':>6s} {'met':>4s}")
+    for target, fig, refv, ratio, met in scale:
+        print(f"{target:58s} {fig:>11s} {refv:>26s} {ratio:>6s} {met:>4s}")
+    return 0 if all(r[4] == "yes" for r in scale) else 1
 
 
 def timed(s: Sshd, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, float]:

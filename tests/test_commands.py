@@ -403,7 +403,7 @@ def test_submit_from_a_subdirectory(core, core_proj):
     sub = os.path.join(core_proj, "deep", "er")
     os.makedirs(sub)
     jid = core.submit(cwd=sub)
-    assert os.path.isfile(os.path.join(core.cjob(jid), "run.sh"))
+    assert git("ls-files", f"active/{jid}/p/run.sh", cwd=core.cwc("p")).strip()
     assert core.grunt("jobs", cwd=sub).ok().out.splitlines()[1].startswith(jid)
 
 

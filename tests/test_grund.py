@@ -209,7 +209,7 @@ def push_files(core, files, msg="crafted"):
     git("pull", "-q", "--ff-only", cwd=wc)
     for rel, text in files.items():
         core.write(os.path.join(wc, rel), text)
-    git("add", "-A", cwd=wc)
+    git("add", "-A", "--sparse", cwd=wc)  # the client copy is sparse
     git("commit", "-q", "-m", msg, cwd=wc)
     git("push", "-q", "origin", "HEAD:main", cwd=wc)
 

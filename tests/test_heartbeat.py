@@ -67,12 +67,12 @@ def test_heartbeat_makes_no_commit_no_wakeup_and_no_trail(core, core_proj):
     bare = core.bare("p")
     tip = git("rev-parse", "refs/heads/main", cwd=bare)
     st = daemon.ProjectState(SERVER, "p")
-    sig = st.signature()
+    sig = st.signature([])
     blobs: list[str] = []
     for n in range(5):
         H.write(bare, {"n": n, "unix": int(time.time())}, blobs)
     assert git("rev-parse", "refs/heads/main", cwd=bare) == tip
-    assert st.signature() == sig   # what grund watches did not move
+    assert st.signature([]) == sig   # what grund watches did not move
     assert json.loads(git("cat-file", "blob", H.REF, cwd=bare))["n"] == 4
     loose = subprocess.run(["git", "cat-file", "--batch-check", "--batch-all-objects"], cwd=bare,
                            capture_output=True, text=True).stdout

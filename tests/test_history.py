@@ -61,7 +61,7 @@ def test_provenance_show_and_diff_source(core):
     subprocess.run(["git", "clone", "-q", top, scratch], check=True)
     git("checkout", "-q", head, cwd=scratch)
     subprocess.run(["git", "apply", os.path.join(job, "job.patch")], cwd=scratch, check=True)
-    assert core.read(os.path.join(scratch, "model.py")) == core.read(os.path.join(job, "model.py"))
+    assert core.read(os.path.join(scratch, "model.py")) == core.read(os.path.join(core.sjob(dirty), "model.py"))
     assert core.read(os.path.join(core.cjob(clean), "job.dirty")) == "clean\n"
     assert core.read(os.path.join(core.cjob(clean), "job.patch")) == ""
     assert core.read(os.path.join(core.cjob(clean), "job.untracked")) == ""

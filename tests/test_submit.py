@@ -19,6 +19,12 @@ def ls_tree(wc, rel):
     return out
 
 
+def shown(wc, path):
+    """A file's content in a working copy's HEAD (the client's copy holds no snapshots on disk)."""
+    return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=wc, check=True,
+                          capture_output=True).stdout.decode()
+
+
 def test_submit_ships_the_working_tree(core):
     names = {"a b.txt": "spaces\n", "ünïcødé.txt": "unicode\n", "new\nline.txt": "newline\n",
              "sub dir/deep.py": "print(1)\n", ".gitignore": "ignored.txt\n"}
@@ -48,10 +54,15 @@ def test_submit_ships_the_working_tree(core):
         "job.source": "100644", "job.dirty": "100644", "job.patch": "100644",
         "job.untracked": "100644"}
     job = core.cjob(jid)
-    assert core.read(os.path.join(job, "run.sh")) == "echo changed after commit\n"
-    assert os.readlink(os.path.join(job, "link.py")) == "sub dir/deep.py"
-    assert os.readlink(os.path.join(job, "data")) == "/nonexistent/data"
-    assert core.read(os.path.join(job, "new\nline.txt")) == "newline\n"
+    rel = f"active/{jid}/p"
+    assert shown(core.cwc("p"), f"{rel}/run.sh") == "echo changed after commit\n"
+    assert shown(core.cwc("p"), f"{rel}/link.py") == "sub dir/deep.py"
+    assert shown(core.cwc("p"), f"{rel}/data") == "/nonexistent/data"
+    assert shown(core.cwc("p"), f"{rel}/new\nline.txt") == "newline\n"
+    # the laptop's copy is sparse: the job's own files on disk, the snapshot only in git
+    assert sorted(os.listdir(job)) == ["grcmd.submit", "job.args", "job.dirty", "job.message",
+                                       "job.patch", "job.server", "job.source", "job.submit",
+                                       "job.untracked"]
     assert core.read(os.path.join(job, "job.message")) == "first try\n"
     assert core.read(os.path.join(job, "job.args")) == "--lr\n0.1\ntwo words\n"
     assert core.read(os.path.join(job, "job.server")) == SERVER + "\n"

@@ -1,0 +1,416 @@
+"""make bench, the scale targets: each figure beside a reference measured in the same run.
+
+Run by tests/bench.py (which also owns the loopback sshd).  Local parts use two
+temporary homes on this machine (server and client, local transport); the ssh
+part uses the bench's sshd and its server user.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+
+SERVER = "benchsrv"
+# grunter for the bench: the job starts and ends at once; its start time goes to ~/bench-starts
+GRUNTER = ("import os, sys, time\n"
+           "if sys.argv[1] == 'submit':\n"
+           "    with open(os.path.expanduser('~/bench-starts'), 'a') as f:\n"
+           "        f.write(f'{time.time()}\\n')\n"
+           "    t = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())\n"
+           "    if os.path.exists('run.sh'):\n"
+           "        os.system('sh run.sh > job.out 2>&1')\n"
+           "    for n, v in (('job.start', t), ('job.exitcode', '0'), ('job.end', t)):\n"
+           "        open(n, 'w').write(v + '\\n')\n"
+           "elif sys.argv[1] == 'results':\n"
+           "    print('out')\n")
+
+ROWS: list[tuple[str, str, str, str, str]] = []   # target, figure, reference, ratio, met
+
+
+def row(target: str, fig: float, ref: float | None, unit: str, met: bool, ref_text: str = "") -> None:
+    ratio = f"{fig / ref:.2f}" if ref else "-"
+    ROWS.append((target, f"{fig:.3g} {unit}", ref_text or (f"{ref:.3g} {unit}" if ref else "-"),
+                 ratio, "yes" if met else "NO"))
+    print(f"  {target}: {fig:.3g} {unit} (ref {ROWS[-1][2]}, ratio {ratio}) met: {ROWS[-1][4]}",
+          flush=True)
+
+
+def sh(argv, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("check", True)
+    p = subprocess.run(argv, capture_output=True, text=True, **{k: v for k, v in kw.items()
+                                                                 if k != "check"})
+    if kw["check"] and p.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(map(str, argv))} failed: {p.stderr.strip()}")
+    return p
+
+
+def timed(argv, **kw) -> float:
+    t = time.perf_counter()
+    sh(argv, **kw)
+    return time.perf_counter() - t
+
+
+class Homes:
+    """A server home and a client home on this machine; grunt/grund as subprocesses."""
+
+    def __init__(self, root: str, bindir: str, name: str):
+        self.dir = os.path.join(root, name)
+        self.srv, self.cli, self.work = (os.path.join(self.dir, x) for x in ("srv", "cli", "work"))
+        for d in (self.srv, self.cli, self.work):
+            os.makedirs(d)
+            if d != self.work:
+                with open(os.path.join(d, ".grunt.defserver"), "w") as f:
+                    f.write(SERVER + "\n")
+        gitcfg = os.path.join(self.dir, "gitconfig")
+        with open(gitcfg, "w") as f:
+            f.write("[user]\n\tname = Bench\n\temail = bench@example.invalid\n"
+                    "[init]\n\tdefaultBranch = main\n")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_"))}
+        base.update(GIT_CONFIG_GLOBAL=gitcfg, GIT_CONFIG_NOSYSTEM="1", LC_ALL="C")
+        self.base = base
+        self.grunt = os.path.join(bindir, "grunt")
+        self.grund = os.path.join(bindir, "grund")
+
+    def env(self, home: str) -> dict[str, str]:
+        return dict(self.base, HOME=home)
+
+    def project(self, name: str, files: dict[str, bytes], grunter: str = GRUNTER) -> str:
+        top = os.path.join(self.work, name)
+        write_tree(top, files)
+        with open(os.path.join(top, "grunter.py"), "w") as f:
+            f.write(grunter)
+        for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+            sh(["git", *argv], cwd=top, env=self.env(self.cli))
+        sh([self.grunt, "newproj", name], cwd=self.srv, env=self.env(self.srv))
+        sh([self.grunt, "newproj", name, self.srv], cwd=top, env=self.env(self.cli))
+        return top
+
+    def client(self, *argv: str, cwd: str) -> subprocess.CompletedProcess:
+        return sh([self.grunt, *argv], cwd=cwd, env=self.env(self.cli))
+
+    def once(self) -> float:
+        return timed([self.grund, "--once", "-q"], cwd=self.srv, env=self.env(self.srv))
+
+
+def write_tree(top: str, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        p = os.path.join(top, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+
+
+def small_files(n: int, salt: str) -> dict[str, bytes]:
+    return {f"src/d{i // 100}/f{i}.py": f"x = {i}  # {salt}\n".encode() * 10 for i in range(n)}
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p * (len(xs) - 1))))]
+
+
+# ------------------------------------------------------------------ 1. latency
+def wait_lines(path: str, n: int, timeout: float = 30) -> list[float]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(path) as f:
+                lines = f.read().split()
+            if len(lines) >= n:
+                return [float(x) for x in lines]
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+    raise SystemExit(f"bench: no grunter start within {timeout} s ({path})")
+
+
+def latencies(submit, starts: str, n: int) -> list[float]:
+    """submit() n times; seconds from its return to grunter's submit starting."""
+    out = []
+    for i in range(n):
+        before = len(open(starts).read().split()) if os.path.exists(starts) else 0
+        submit(i)
+        t = time.time()
+        out.append(max(0.0, wait_lines(starts, before + 1)[before] - t))
+    return out
+
+
+def bench_latency_local(h: Homes, n: int) -> None:
+    top = h.project("lat", {"run.sh": b"true\n"})
+    g = subprocess.Popen([h.grund, "-q"], cwd=h.srv, env=h.env(h.srv), stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        starts = os.path.join(h.srv, "bench-starts")
+        xs = latencies(lambda i: h.client("submit", str(i), "-m", "lat", cwd=top), starts, n)
+        # the reference: the same without the wake-up, grund's polling fallback (default interval)
+        hook = os.path.join(h.srv, "grunt", "bb", SERVER, "lat", "jobs.git", "hooks", "post-receive")
+        os.rename(hook, hook + ".off")
+        ref = latencies(lambda i: h.client("submit", "p", "-m", "poll", cwd=top), starts, 4)
+        os.rename(hook + ".off", hook)
+    finally:
+        g.send_signal(signal.SIGTERM)
+        g.wait(timeout=30)
+    refp50 = statistics.median(ref)
+    row(f"submit-to-start p50, local ({n} submits)", statistics.median(xs), refp50, "s",
+        statistics.median(xs) <= 0.5, f"{refp50:.3g} s polling only")
+    row(f"submit-to-start p95, local ({n} submits)", pct(xs, 0.95), refp50, "s", pct(xs, 0.95) <= 1.0,
+        f"{refp50:.3g} s polling only")
+
+
+def bench_latency_ssh(s, bindir: str, work: str, base: dict[str, str], n: int) -> None:
+    """grund runs as the server user; the client pushes over the loopback sshd."""
+    grunt = os.path.join(bindir, "grunt")
+    proj = f"lat{os.getpid()}"
+    s.as_server(grunt, "newproj", proj)
+    starts = os.path.join(s.server_home, "bench-starts")
+    s.as_server("rm", "-f", starts)
+    top = os.path.join(work, proj)
+    write_tree(top, {"run.sh": b"true\n", "grunter.py": GRUNTER.encode()})
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "init"]):
+        sh(["git", *argv], cwd=top, env=base)
+    sh([grunt, "newproj", proj, s.alias], cwd=top, env=base)
+    cmd = [os.path.join(bindir, "grund"), "-q"]
+    if s.mode == "root":
+        cmd = ["runuser", "-u", s.server_user, "--", "env", f"HOME={s.server_home}", *cmd]
+    g = subprocess.Popen(cmd, cwd=s.server_home, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        xs = latencies(lambda i: sh([grunt, "submit", str(i), "-m", "lat"], cwd=top, env=base),
+                       starts, n)
+    finally:
+        g.send_signal(signal.SIGTERM)
+        g.wait(timeout=30)
+    p50, p95 = statistics.median(xs), pct(xs, 0.95)
+    row(f"submit-to-start p50, ssh ({n} submits)", p50, 0.5, "s", p50 <= 0.5, "target 0.5 s")
+    row(f"submit-to-start p95, ssh ({n} submits)", p95, 1.0, "s", p95 <= 1.0, "target 1 s")
+
+
+# ------------------------------------------------------------------ 2. snapshots
+def git_counter(root: str) -> tuple[dict[str, str], str]:
+    """PATH with a git that logs its calls to the returned file."""
+    shim = os.path.join(root, "shim")
+    os.makedirs(shim, exist_ok=True)
+    log = os.path.join(root, "git.calls")
+    real = shutil.which("git")
+    with open(os.path.join(shim, "git"), "w") as f:
+        f.write(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    os.chmod(os.path.join(shim, "git"), 0o755)
+    return {"PATH": shim + os.pathsep + os.environ["PATH"]}, log
+
+
+def reference_commit(root: str, files_from: str, env: dict[str, str]) -> float:
+    """git add -A && git commit && git push of a copy of the tree into a scratch repo."""
+    ref = os.path.join(root, "ref")
+    shutil.rmtree(ref, ignore_errors=True)
+    shutil.rmtree(ref + ".git", ignore_errors=True)
+    shutil.copytree(files_from, ref, ignore=shutil.ignore_patterns(".git"), symlinks=True)
+    sh(["git", "init", "-q", "--bare", ref + ".git"], env=env)
+    sh(["git", "init", "-q"], cwd=ref, env=env)
+    sh(["git", "remote", "add", "origin", ref + ".git"], cwd=ref, env=env)
+    t = time.perf_counter()
+    sh(["git", "add", "-A"], cwd=ref, env=env)
+    sh(["git", "commit", "-qm", "ref"], cwd=ref, env=env)
+    sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=ref, env=env)
+    return time.perf_counter() - t
+
+
+def bench_snapshot(h: Homes, reps: int) -> None:
+    extra, log = git_counter(h.dir)
+    calls = {}
+    for n in (1000, 10000):
+        top = h.project(f"snap{n}", small_files(n, "v0"))
+        ours, refs = [], []
+        for k in range(reps):
+            # every file new: all content is hashed and sent, as in the reference
+            write_tree(top, small_files(n, f"v{k + 1}"))
+            open(log, "w").close()
+            t = time.perf_counter()
+            sh([h.grunt, "submit", "-m", "snap"], cwd=top, env=dict(h.env(h.cli), **extra))
+            ours.append(time.perf_counter() - t)
+            calls[n] = open(log).read().split("\n")[:-1]
+            refs.append(reference_commit(h.dir, top, h.env(h.cli)))
+        a, b = statistics.median(ours), statistics.median(refs)
+        row(f"submit, {n} files (median of {reps})", a, b, "s", a <= 1.5 * b)
+    c1, c2 = len(calls[1000]), len(calls[10000])
+    fetches = sum(" fetch " in f" {c} " for c in calls[10000])
+    pushes = sum(" push " in f" {c} " for c in calls[10000])
+    row("git processes per submit, 10000 files", c2, c1, "procs", c1 == c2, f"{c1} procs at 1000 files")
+    row("fetches + pushes per submit", fetches + pushes, 2, "", fetches == 1 and pushes == 1,
+        f"{fetches} fetch, {pushes} push")
+
+
+def bench_update(h: Homes) -> None:
+    run = b'mkdir -p out; i=0; while [ $i -lt 1000 ]; do echo "$i $1" > out/r$i.txt; i=$((i+1)); done\n'
+    top = h.project("upd", {"run.sh": run})
+    jid = h.client("submit", "a", "-m", "upd", cwd=top).stdout.strip()
+    h.once()   # runs the job (it ends at once) and copies its 1000 results
+    # now the update of all 1000 (changed) files again
+    job = os.path.join(h.srv, "grunt", "srv", SERVER, "upd", "jobs", "active", jid, "upd")
+    for i in range(1000):
+        with open(os.path.join(job, "out", f"r{i}.txt"), "w") as f:
+            f.write(f"{i} changed\n")
+    h.client("update", jid, cwd=top)
+    extra, log = git_counter(h.dir)
+    open(log, "w").close()
+    t = timed([h.grund, "--once", "-q"], cwd=h.srv, env=dict(h.env(h.srv), **extra))
+    procs = len(open(log).read().split("\n")) - 1
+    ref = reference_commit(h.dir, os.path.join(job, "out"), h.env(h.cli))
+    row("grund: update of 1000 result files", t, ref, "s", t <= 1.5 * ref)
+    row("git processes for that update", procs, None, "procs", True, "same as 10 files (tests)")
+
+
+# ------------------------------------------------------------------ 3. idle daemon
+def clone_projects(h: Homes, name: str, count: int) -> None:
+    """count-1 copies of project `name` on the server (bare repos and grund's copies)."""
+    bb = os.path.join(h.srv, "grunt", "bb", SERVER)
+    srv = os.path.join(h.srv, "grunt", "srv", SERVER)
+    for i in range(1, count):
+        new = f"{name}{i:03d}"
+        shutil.copytree(os.path.join(bb, name), os.path.join(bb, new), symlinks=True)
+        shutil.copytree(os.path.join(srv, name), os.path.join(srv, new), symlinks=True)
+        for kind in ("jobs", "results"):
+            cfg = os.path.join(srv, new, kind, ".git", "config")
+            text = open(cfg).read().replace(f"/{name}/{kind}.git", f"/{new}/{kind}.git")
+            open(cfg, "w").write(text)
+            for f in ("grund-seen", "grund-cursor"):
+                p = os.path.join(srv, new, kind, ".git", f)
+                if os.path.exists(p):
+                    os.unlink(p)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_idle(root: str, bindir: str, window: float) -> None:
+    homes = {}
+    for count in (1, 500):
+        h = Homes(root, bindir, f"idle{count}")
+        top = h.project("idle", small_files(20, "idle"))
+        h.client("submit", "-m", "one job", cwd=top)
+        h.once()
+        clone_projects(h, "idle", count)
+        h.once()   # the first round looks at every project once
+        homes[count] = h
+    once = {c: statistics.median([h.once() for _ in range(5)]) for c, h in homes.items()}
+    row("grund --once, 500 idle projects", once[500], once[1], "s", once[500] <= 2 * once[1],
+        f"{once[1]:.3g} s with 1 project")
+    procs = {}
+    for c, h in homes.items():
+        procs[c] = subprocess.Popen([h.grund, "-q"], cwd=h.srv, env=h.env(h.srv),
+                                    stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(3)   # started, first round done
+        c0 = {c: cpu_seconds(p.pid) for c, p in procs.items()}
+        time.sleep(window)
+        use = {c: 100 * (cpu_seconds(p.pid) - c0[c]) / window for c, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=30)
+    row(f"running grund, 500 idle projects, CPU over {window:.0f} s", use[500], use[1] or None, "%",
+        use[500] < 1.0, f"{use[1]:.3g} % with 1 project")
+
+
+# ------------------------------------------------------------------ 4. listing
+def add_jobs(h: Homes, proj: str, count: int) -> None:
+    """count finished jobs in one commit on the bare repo (git fast-import, not count submits)."""
+    bare = os.path.join(h.srv, "grunt", "bb", SERVER, proj, "jobs.git")
+    tip = sh(["git", "rev-parse", "main"], cwd=bare, env=h.env(h.srv)).stdout.strip()
+    ts = "2026-01-01 00:00:00 UTC\n"
+    files = {"job.submit": ts, "job.start": ts, "job.end": ts, "job.exitcode": "0\n",
+             "job.server": SERVER + "\n", "job.args": "--lr\n0.1\n", "job.message": "bulk\n",
+             "job.out": "done\n" * 20, "job.list": "File,Size,Modified\nrun.py,10,x\n"}
+    files.update({f"src/f{i}.py": f"x = {i}\n" for i in range(20)})
+    stream = []
+    for mark, text in enumerate(files.values(), 1):
+        stream.append(f"blob\nmark :{mark}\ndata {len(text.encode())}\n{text}\n")
+    stream.append(f"commit refs/heads/main\ncommitter Bench <b@x> 1767225600 +0000\n"
+                  f"data 8\nbulk add\nfrom {tip}\n")
+    for j in range(1, count + 1):
+        for mark, name in enumerate(files, 1):
+            stream.append(f"M 100644 :{mark} active/bul{j:06d}/{proj}/{name}\n")
+    stream.append("\n")
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=bare, env=h.env(h.srv),
+                   input="".join(stream).encode(), check=True)
+
+
+def bench_listing(h: Homes) -> None:
+    tops = {}
+    for count in (10, 5000):
+        top = h.project(f"list{count}", small_files(20, "list"))
+        add_jobs(h, f"list{count}", count)
+        h.client("jobs", cwd=top)   # the first fetch and checkout
+        tops[count] = top
+    wc = os.path.join(h.cli, "grunt", "wc", SERVER, "list5000", "jobs")
+    fetch = statistics.median(timed(["git", "fetch", "-q", "origin"], cwd=wc, env=h.env(h.cli))
+                              for _ in range(5))
+    res: dict[tuple[str, int], float] = {}
+    for count, top in tops.items():
+        for cmd in (["jobs"], ["out", "bul000007"], ["ls", "bul000007"], ["diff", "bul000007"]):
+            res[cmd[0], count] = statistics.median(
+                timed([h.grunt, *cmd], cwd=top, env=h.env(h.cli), check=cmd[0] != "diff")
+                for _ in range(5))
+    n = len(json.loads(h.client("jobs", "--json", cwd=tops[5000]).stdout))
+    assert n == 5000, n
+    beyond = res["jobs", 5000] - fetch
+    row("grunt jobs, 5000 jobs, beyond the fetch", beyond, fetch, "s", beyond <= 0.5,
+        f"{fetch:.3g} s git fetch")
+    for cmd in ("jobs", "out", "ls", "diff"):
+        a, b = res[cmd, 5000], res[cmd, 10]
+        row(f"grunt {cmd}, 5000 jobs vs 10", a, b, "s",
+            cmd == "jobs" or a <= 1.5 * b, f"{b:.3g} s at 10 jobs")
+
+
+# ------------------------------------------------------------------ 5. growth
+def pack_kib(bare: str, env: dict[str, str]) -> float:
+    sh(["git", "gc", "-q", "--prune=now"], cwd=bare, env=env)
+    out = sh(["git", "count-objects", "-v"], cwd=bare, env=env).stdout
+    kv = dict(line.split(": ") for line in out.splitlines())
+    return float(kv["size-pack"]) + float(kv["size"])
+
+
+def bench_growth(h: Homes, submits: int) -> None:
+    files = {f"data/blob{i}.bin": os.urandom(100 * 1024) for i in range(100)}   # 10 MB, incompressible
+    files["run.sh"] = b"true\n"
+    top = h.project("grow", files)
+    bare = os.path.join(h.srv, "grunt", "bb", SERVER, "grow", "jobs.git")
+    empty = pack_kib(bare, h.env(h.srv))
+    h.client("submit", "first", "-m", "grow", cwd=top)
+    h.once()
+    one = pack_kib(bare, h.env(h.srv))
+    for i in range(submits):
+        h.client("submit", str(i), "-m", f"grow {i}", cwd=top)
+        if i % 20 == 19:
+            h.once()
+    h.once()
+    after = pack_kib(bare, h.env(h.srv))
+    added = (after - one) / 1024
+    row(f"jobs repo growth, {submits} submits of an unchanged 10 MB project", added,
+        (one - empty) / 1024, "MiB", added < 1.0, f"{(one - empty) / 1024:.3g} MiB the first submit")
+
+
+def run_all(s, bindir: str, work: str, base: dict[str, str]) -> list:
+    n = int(os.environ.get("BENCH_LATENCY_N", "20"))
+    root = tempfile.mkdtemp(prefix="grunt-bench-scale.", dir="/tmp")
+    try:
+        print("\nscale targets (local transport unless said; each line: figure, reference, ratio)",
+              flush=True)
+        bench_latency_local(Homes(root, bindir, "lat"), n)
+        bench_latency_ssh(s, bindir, work, base, n)
+        h = Homes(root, bindir, "main")
+        bench_snapshot(h, int(os.environ.get("BENCH_SNAP_N", "3")))
+        bench_update(h)
+        bench_listing(h)
+        bench_growth(h, int(os.environ.get("BENCH_GROWTH_N", "100")))
+        bench_idle(root, bindir, float(os.environ.get("BENCH_IDLE_S", "60")))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return ROWS

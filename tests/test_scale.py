@@ -1,0 +1,124 @@
+"""Costs that must not grow with the size of a project or the number of jobs.
+
+Each test counts the git processes a command starts, through a ``git`` on PATH
+that logs its arguments and runs the real git.  (The timings themselves are in
+``make bench``.)
+"""
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from fixture_core import wait_for
+
+RUN_MANY = ('mkdir -p out\ni=0\nwhile [ $i -lt "$1" ]; do echo "$i" > out/r$i.txt; '
+            'i=$((i + 1)); done\necho made "$1"\n')
+
+
+@pytest.fixture
+def gitlog(tmp_path, monkeypatch):
+    """Every git process from now on appends its arguments to the returned log."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    log = tmp_path / "git.calls"
+    real = shutil.which("git")
+    (shim / "git").write_text(f'#!/bin/sh\necho "$PWD|$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
+
+    class Log:
+        def take(self) -> list[str]:
+            """The calls since the last take."""
+            lines = log.read_text().splitlines() if log.exists() else []
+            log.write_text("")
+            return lines
+    return Log()
+
+
+def subcommands(calls: list[str]) -> list[str]:
+    """The git subcommand of each call (the first word that is no option or option value)."""
+    out = []
+    for line in calls:
+        words = line.split("|", 1)[1].split()
+        i = 0
+        while i < len(words) and words[i].startswith("-"):
+            i += 2 if words[i] in ("-c", "-C") else 1
+        out.append(words[i] if i < len(words) else "")
+    return out
+
+
+def many_files(n: int) -> dict[str, str]:
+    return {f"src/m{i // 50}/f{i}.py": f"x = {i}\n" for i in range(n)}
+
+
+def test_submit_runs_as_many_git_processes_for_200_files_as_for_10(core, gitlog):
+    counts = {}
+    for n in (10, 200):
+        top = core.project(f"p{n}", files=many_files(n))
+        core.newproj(f"p{n}")
+        core.submit(cwd=top)   # the first submit of a project (its set-up) aside
+        gitlog.take()
+        jid = core.submit(cwd=top)
+        calls = subcommands(gitlog.take())
+        counts[n] = calls
+        # one fetch and one push per command, and the snapshot is in the repo
+        assert calls.count("fetch") == 1 and calls.count("push") == 1, calls
+        shipped = core.grunt("diff", jid, cwd=top).ok().out
+        assert shipped == ""   # the job holds exactly the project as it is
+    assert len(counts[10]) == len(counts[200]), counts
+
+
+def test_update_of_1000_result_files_runs_as_many_git_processes_as_of_10(core, gitlog):
+    top = core.project("p", run_sh=RUN_MANY)
+    core.newproj("p")
+    small, big = core.submit("10", cwd=top), core.submit("1000", cwd=top)
+    core.grund()
+    counts = {}
+    for jid, n in ((small, 10), (big, 1000)):
+        core.grunt("update", jid, cwd=top).ok()
+        gitlog.take()
+        core.grund()
+        counts[n] = subcommands(gitlog.take())
+        res = os.path.join(core.swc("p", "results"), "active", jid, "p", "out")
+        assert len(os.listdir(res)) == n
+    assert counts[10] == counts[1000], counts
+
+
+def test_grund_once_starts_no_git_for_an_unchanged_project(core, gitlog):
+    tops = {}
+    for name in ("a", "b"):
+        tops[name] = core.project(name)
+        core.newproj(name)
+    jid = core.submit(cwd=tops["a"])
+    core.grund()
+    assert core.jobs(cwd=tops["a"])[jid]["status"] == "Done"
+    gitlog.take()
+    core.grund()
+    assert gitlog.take() == []             # nothing pushed, no job wrote: stats only
+    core.submit(cwd=tops["b"])
+    gitlog.take()
+    core.grund()
+    places = {line.split("|", 1)[0] for line in gitlog.take()}
+    assert core.swc("b") in places                          # the project with a push
+    assert not any(p.startswith(core.swc("a")) for p in places)   # the unchanged one
+
+
+def test_grund_once_sees_a_job_that_writes_its_files_without_the_marker(core):
+    """An older grunter's job script writes job.end and touches nothing else."""
+    top = core.project("p", grunter="async", run_sh="sleep 60\n")
+    core.newproj("p")
+    jid = core.submit(cwd=top)
+    core.grund()
+    job = core.sjob(jid)
+    core.write(os.path.join(job, "go"), "")
+    wait_for(lambda: os.path.exists(os.path.join(job, "job.start")), what="the job to start")
+    time.sleep(0.1)          # the job script touches the marker right after
+    core.grund()             # grund has seen it all: the job runs
+    assert core.jobs(cwd=top)[jid]["status"] == "Running"
+    os.killpg(int(core.read(os.path.join(job, "job.pid"))), signal.SIGKILL)
+    core.write(os.path.join(job, "job.exitcode"), "0\n")
+    core.write(os.path.join(job, "job.end"), "2026-01-01 00:00:00 UTC\n")
+    core.grund()
+    assert core.jobs(cwd=top)[jid]["status"] == "Done"
