@@ -75,6 +75,7 @@ class ProjectState:
         self.beat_key: tuple = ()        # the last heartbeat without its time
         self.problem = ""        # why grund cannot work on it now (out of space ...)
         self.room_failed = None  # [commit, path] of a command stopped for lack of room
+        self.swept = False       # this grund has removed the stale locks of its working copies
 
     @property
     def cursor_path(self) -> str:
@@ -251,8 +252,6 @@ class Grund:
     def loop(self) -> int:
         log.info("grund %d serving %s (%s), every %.1f s", os.getpid(), self.server,
                  self.root, self.interval)
-        for proj in S.projects(self.server):
-            self.clear_stale_locks(proj)
         while not self.stop:
             self.round()
             if self.once or self.stop:
@@ -267,11 +266,18 @@ class Grund:
         log.info("grund %d stopping", os.getpid())
         return 0
 
-    def clear_stale_locks(self, proj: str) -> None:
-        """A git killed with grund leaves *.lock files; they predate this grund."""
+    def clear_stale_locks(self, st: ProjectState) -> None:
+        """A git killed with grund leaves *.lock files; they predate this grund.
+
+        Once per project and grund, before its first git there: an idle
+        project's working copies are not even walked.
+        """
+        if st.swept:
+            return
         for kind in ("jobs", "results"):
-            for p in G.remove_stale_locks(S.wc_path(self.server, proj, kind), self.started):
+            for p in G.remove_stale_locks(S.wc_path(self.server, st.proj, kind), self.started):
                 log.warning("removing stale %s", p)
+        st.swept = True
 
     # ------------------------------------------------------------ rounds
     def round(self) -> None:
@@ -323,6 +329,7 @@ class Grund:
             log.error("%s: cannot record the problem for clients: %s", st.proj, e)
 
     def process(self, st: ProjectState) -> None:
+        self.clear_stale_locks(st)
         for kind in ("jobs", "results"):
             S.ensure_wc(self.server, st.proj, kind)
         G.git("fetch", "-q", "origin", cwd=st.jobs)
@@ -380,6 +387,8 @@ class Grund:
     def beat(self, st: ProjectState, pending: int | None = None, cursor: str | None = None) -> None:
         """Write the heartbeat: when due (every H.EVERY s), or when the work changed."""
         now = time.time()
+        if not st.beat_at:
+            self.take_over_beat(st)
         if pending is None:
             if now - st.beat_at < H.EVERY:
                 return
@@ -397,6 +406,24 @@ class Grund:
                           "pending": pending, "unfinished": unfinished, "every": H.EVERY},
                 st.beat_blobs)
         st.beat_at, st.beat_key = now, key
+
+    def take_over_beat(self, st: ProjectState) -> None:
+        """A new grund (``--once`` from cron) goes on from the heartbeat of an earlier one
+        of the same version on this host: an idle project's heartbeat younger than
+        H.EVERY is not written again by every run."""
+        found = H.read_own(st.bare)
+        if found is None:
+            return
+        blob, data = found
+        if data.get("version") != __version__ or data.get("host") != socket.gethostname():
+            return
+        try:
+            st.beat_at = min(float(data["unix"]), time.time())
+            st.beat_key = (data["pending"], data["cursor"], data["unfinished"])
+        except (KeyError, TypeError, ValueError):
+            st.beat_at = 0.0
+            return
+        st.beat_blobs = [blob]
 
     # ------------------------------------------------------------ cursor and work
     def load_cursor(self, st: ProjectState) -> dict:
