@@ -717,13 +717,14 @@ class Grund:
                 files = self.new_files(st, jobdir)
         dest_root = os.path.join(st.results, folder, jid, os.path.basename(jobdir))
         real_job = os.path.realpath(jobdir)
+        real_dirs: dict[str, str] = {}
         copied, refused = [], []
         for name in files:
             for rel in self.expand(jobdir, name):
                 src = os.path.join(jobdir, rel)
                 norm = os.path.normpath(rel)
                 if (os.path.isabs(rel) or norm.startswith("..") or
-                        not os.path.realpath(src).startswith(real_job + os.sep)):
+                        not realpath(src, real_dirs).startswith(real_job + os.sep)):
                     refused.append(rel)
                     continue
                 if not os.path.isfile(src) or P.is_job_file(norm):
@@ -736,6 +737,9 @@ class Grund:
             self.joblog(jobdir, "results: refused paths outside the job: " + ", ".join(refused))
         self.joblog(jobdir, f"results: copied {len(copied)} file(s)")
         if copied:
+            # one pack of the copies' blobs: git add finds them there instead of
+            # writing a loose object per file
+            G.write_blobs(st.results, [os.path.join(dest_root, n) for n in copied])
             G.git("add", "-A", "-f", "--", os.path.relpath(dest_root, st.results), cwd=st.results)
             self.commit(st.results, f"results {jid}")
 
@@ -919,6 +923,16 @@ def make_room(root: str, rel: str) -> None:
     last = os.path.join(root, rel)
     if os.path.isdir(last) and not os.path.islink(last):
         shutil.rmtree(last)
+
+
+def realpath(path: str, dirs: dict[str, str]) -> str:
+    """os.path.realpath(path), each directory resolved once (``dirs`` keeps them)."""
+    d, base = os.path.split(path)
+    if base in ("", ".", "..") or os.path.islink(path):
+        return os.path.realpath(path)
+    if d not in dirs:
+        dirs[d] = os.path.realpath(d)
+    return os.path.join(dirs[d], base)
 
 
 def walk_files(top: str):
