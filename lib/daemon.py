@@ -332,7 +332,7 @@ class Grund:
         self.clear_stale_locks(st)
         for kind in ("jobs", "results"):
             S.ensure_wc(self.server, st.proj, kind)
-        G.git("fetch", "-q", "origin", cwd=st.jobs)
+        G.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=st.jobs)
         cur = self.load_cursor(st)
         self.merge(st.jobs)
         work = self.worklist(st, cur)
