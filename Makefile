@@ -33,6 +33,7 @@ dist:
 	@for t in grunt grund; do \
 	  mkdir -p dist/build/$$t && cp -r lib grunter_example.py dist/build/$$t/ && rm -rf dist/build/$$t/lib/__pycache__ && \
 	  sed -n '/^import os/,$$p' $$t | grep -v '^sys.path.insert' > dist/build/$$t/__main__.py && \
+	  $(PYTHON) -m compileall -q -b dist/build/$$t/lib dist/build/$$t/__main__.py && \
 	  $(PYTHON) -m zipapp dist/build/$$t -o dist/$$t -p '/usr/bin/env python3' || exit 1; \
 	done
 	@cp grunt.bash-completion dist/ && rm -rf dist/build && ls -l dist

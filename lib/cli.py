@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Callable
 
-from . import __version__, client as C, config, git as G, heartbeat as H, jobs as J, \
+from . import __version__, client as C, config, git as G, heartbeat as H, jobcache, jobs as J, \
     protocol as P, provenance, runtime, server as S, share, snapshot, term
 from .errors import GruntError, UsageError
 from .follow import FOLLOW_PY
@@ -368,7 +368,7 @@ def cmd_jobs(argv: list[str]) -> int:
     with share.open_project(a.user, share=False) as pr:
         pr.sync()
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
-        jobs = J.scan(pr.jobs, folders)
+        jobs = jobcache.scan(pr.jobs, folders)
         if a.which == "done":
             jobs = [j for j in jobs if j.status in J.FINISHED]
         print_jobs(jobs, a.json, tree=a.tree)

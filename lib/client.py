@@ -101,13 +101,16 @@ class Project:
     def sync(self, wc: str | None = None) -> None:
         """Start from the server's state: fetch, then move to it."""
         wc = wc or self.jobs
+        # no submodules here: without the option, a fetch reads the index of
+        # every job's files (and sweeps the sparse copy) to look for them
         if wc == self.jobs:
             # grund's heartbeat and its word on trouble (P.PROBLEM_REF) come along
-            self.remote.git("fetch", "-q", "--prune", "origin", *H.FETCH_REFSPECS,
-                            cwd=wc, proj=self.proj)
+            self.remote.git("fetch", "-q", "--prune", "--no-recurse-submodules", "origin",
+                            *H.FETCH_REFSPECS, cwd=wc, proj=self.proj)
             self._warn_problem(wc)
         else:
-            self.remote.git("fetch", "-q", "origin", cwd=wc, proj=self.proj)
+            self.remote.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=wc,
+                            proj=self.proj)
         building = os.path.join(wc, ".git", BUILDING)
         if not self.share and not os.path.exists(building) and _same_commit(wc):
             return   # a read-only command and nothing new: no index rewrite

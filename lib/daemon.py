@@ -75,6 +75,7 @@ class ProjectState:
         self.beat_key: tuple = ()        # the last heartbeat without its time
         self.problem = ""        # why grund cannot work on it now (out of space ...)
         self.room_failed = None  # [commit, path] of a command stopped for lack of room
+        self.swept = False       # this grund has removed the stale locks of its working copies
 
     @property
     def cursor_path(self) -> str:
@@ -251,8 +252,6 @@ class Grund:
     def loop(self) -> int:
         log.info("grund %d serving %s (%s), every %.1f s", os.getpid(), self.server,
                  self.root, self.interval)
-        for proj in S.projects(self.server):
-            self.clear_stale_locks(proj)
         while not self.stop:
             self.round()
             if self.once or self.stop:
@@ -267,11 +266,18 @@ class Grund:
         log.info("grund %d stopping", os.getpid())
         return 0
 
-    def clear_stale_locks(self, proj: str) -> None:
-        """A git killed with grund leaves *.lock files; they predate this grund."""
+    def clear_stale_locks(self, st: ProjectState) -> None:
+        """A git killed with grund leaves *.lock files; they predate this grund.
+
+        Once per project and grund, before its first git there: an idle
+        project's working copies are not even walked.
+        """
+        if st.swept:
+            return
         for kind in ("jobs", "results"):
-            for p in G.remove_stale_locks(S.wc_path(self.server, proj, kind), self.started):
+            for p in G.remove_stale_locks(S.wc_path(self.server, st.proj, kind), self.started):
                 log.warning("removing stale %s", p)
+        st.swept = True
 
     # ------------------------------------------------------------ rounds
     def round(self) -> None:
@@ -323,9 +329,10 @@ class Grund:
             log.error("%s: cannot record the problem for clients: %s", st.proj, e)
 
     def process(self, st: ProjectState) -> None:
+        self.clear_stale_locks(st)
         for kind in ("jobs", "results"):
             S.ensure_wc(self.server, st.proj, kind)
-        G.git("fetch", "-q", "origin", cwd=st.jobs)
+        G.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=st.jobs)
         cur = self.load_cursor(st)
         self.merge(st.jobs)
         work = self.worklist(st, cur)
@@ -380,6 +387,8 @@ class Grund:
     def beat(self, st: ProjectState, pending: int | None = None, cursor: str | None = None) -> None:
         """Write the heartbeat: when due (every H.EVERY s), or when the work changed."""
         now = time.time()
+        if not st.beat_at:
+            self.take_over_beat(st)
         if pending is None:
             if now - st.beat_at < H.EVERY:
                 return
@@ -397,6 +406,24 @@ class Grund:
                           "pending": pending, "unfinished": unfinished, "every": H.EVERY},
                 st.beat_blobs)
         st.beat_at, st.beat_key = now, key
+
+    def take_over_beat(self, st: ProjectState) -> None:
+        """A new grund (``--once`` from cron) goes on from the heartbeat of an earlier one
+        of the same version on this host: an idle project's heartbeat younger than
+        H.EVERY is not written again by every run."""
+        found = H.read_own(st.bare)
+        if found is None:
+            return
+        blob, data = found
+        if data.get("version") != __version__ or data.get("host") != socket.gethostname():
+            return
+        try:
+            st.beat_at = min(float(data["unix"]), time.time())
+            st.beat_key = (data["pending"], data["cursor"], data["unfinished"])
+        except (KeyError, TypeError, ValueError):
+            st.beat_at = 0.0
+            return
+        st.beat_blobs = [blob]
 
     # ------------------------------------------------------------ cursor and work
     def load_cursor(self, st: ProjectState) -> dict:
@@ -690,13 +717,14 @@ class Grund:
                 files = self.new_files(st, jobdir)
         dest_root = os.path.join(st.results, folder, jid, os.path.basename(jobdir))
         real_job = os.path.realpath(jobdir)
+        real_dirs: dict[str, str] = {}
         copied, refused = [], []
         for name in files:
             for rel in self.expand(jobdir, name):
                 src = os.path.join(jobdir, rel)
                 norm = os.path.normpath(rel)
                 if (os.path.isabs(rel) or norm.startswith("..") or
-                        not os.path.realpath(src).startswith(real_job + os.sep)):
+                        not realpath(src, real_dirs).startswith(real_job + os.sep)):
                     refused.append(rel)
                     continue
                 if not os.path.isfile(src) or P.is_job_file(norm):
@@ -709,6 +737,9 @@ class Grund:
             self.joblog(jobdir, "results: refused paths outside the job: " + ", ".join(refused))
         self.joblog(jobdir, f"results: copied {len(copied)} file(s)")
         if copied:
+            # one pack of the copies' blobs: git add finds them there instead of
+            # writing a loose object per file
+            G.write_blobs(st.results, [os.path.join(dest_root, n) for n in copied])
             G.git("add", "-A", "-f", "--", os.path.relpath(dest_root, st.results), cwd=st.results)
             self.commit(st.results, f"results {jid}")
 
@@ -892,6 +923,16 @@ def make_room(root: str, rel: str) -> None:
     last = os.path.join(root, rel)
     if os.path.isdir(last) and not os.path.islink(last):
         shutil.rmtree(last)
+
+
+def realpath(path: str, dirs: dict[str, str]) -> str:
+    """os.path.realpath(path), each directory resolved once (``dirs`` keeps them)."""
+    d, base = os.path.split(path)
+    if base in ("", ".", "..") or os.path.islink(path):
+        return os.path.realpath(path)
+    if d not in dirs:
+        dirs[d] = os.path.realpath(d)
+    return os.path.join(dirs[d], base)
 
 
 def walk_files(top: str):

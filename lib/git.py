@@ -109,6 +109,43 @@ def remove_stale_locks(wc: str, older_than: float | None = None) -> list[str]:
     return gone
 
 
+def write_blobs(repo: str, paths: list[str]) -> None:
+    """Store the files ``paths`` as blobs in ``repo``, all in one pack (one git fast-import).
+
+    ``git add`` of many new or changed files writes a loose object for each;
+    given blobs already in a pack it only hashes the files.  The files must
+    not change meanwhile (grund's own copies).
+    """
+    argv = ["git", "fast-import", "--quiet"]
+    try:
+        p = subprocess.Popen(argv, cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, pass_fds=INHERIT_FDS, env=git_env())
+    except FileNotFoundError:
+        raise GruntError("git is not installed (or not on PATH)") from None
+    try:
+        for path in paths:
+            with open(path, "rb") as f:
+                left = os.fstat(f.fileno()).st_size
+                p.stdin.write(b"blob\ndata %d\n" % left)
+                while left > 0:
+                    chunk = f.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise GruntError(f"{path} shrank while it was stored")
+                    p.stdin.write(chunk)
+                    left -= len(chunk)
+                p.stdin.write(b"\n")
+        p.stdin.close()
+    except BrokenPipeError:
+        pass   # fast-import stopped: its exit code and stderr say why
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    err = p.stderr.read()
+    if p.wait() != 0:
+        raise GitError(argv, p.returncode, b"", err)
+
+
 def commit(msg: str, cwd: str, env: dict[str, str]) -> None:
     """A commit made by grunt or grund: no hooks, never a signing prompt."""
     git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg, cwd=cwd, env=env)

@@ -77,6 +77,21 @@ def _write_like(path: str, data: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
+def read_own(bare: str) -> tuple[str, dict] | None:
+    """(blob, data) of the heartbeat in ``bare`` as write() left it, read by hand; None
+    when there is none, or it is not a loose object and ref (git gc packed it)."""
+    try:
+        with open(os.path.join(bare, *REF.split("/")), "rb") as f:
+            blob = f.read().decode("ascii").strip()
+        with open(os.path.join(bare, "objects", blob[:2], blob[2:]), "rb") as f:
+            obj = zlib.decompress(f.read())
+        head, body = obj.split(b"\0", 1)
+        data = json.loads(body.decode("utf-8")) if head == b"blob %d" % len(body) else None
+    except (OSError, ValueError, zlib.error):
+        return None
+    return (blob, data) if isinstance(data, dict) else None
+
+
 def read(wc: str) -> dict | None:
     """The heartbeat the last fetch brought into working copy ``wc``, or None."""
     raw = G.git("cat-file", "blob", REF, cwd=wc, check=False)

@@ -168,7 +168,7 @@ class SharedProject(C.Project):
     def sync(self, wc: str | None = None) -> None:
         wc = wc or self.jobs
         try:
-            self.remote.git("fetch", "-q", "origin", cwd=wc)
+            self.remote.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=wc)
         except RemoteError as e:
             if "does not appear to be a git repository" in e.stderr or "dubious" in e.stderr:
                 raise GruntError(f"cannot read project {self.proj} of {self.owner} on {self.server}: "

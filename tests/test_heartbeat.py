@@ -78,3 +78,20 @@ def test_heartbeat_makes_no_commit_no_wakeup_and_no_trail(core, core_proj):
                            capture_output=True, text=True).stdout
     ours = [ln for ln in loose.splitlines() if ln.split()[0] in blobs]
     assert len(blobs) == 2 and len(ours) == 2   # only the last two heartbeats are kept
+
+
+def test_a_new_grund_goes_on_from_an_idle_projects_last_heartbeat(core, core_proj):
+    core.grund()
+    ref = os.path.join(core.bare("p"), *H.REF.split("/"))
+    first = os.stat(ref).st_ino
+    core.grund()   # idle, its heartbeat not a minute old: left as it is (a --once from cron)
+    assert os.stat(ref).st_ino == first
+    data = json.loads(git("cat-file", "blob", H.REF, cwd=core.bare("p")))
+    # a minute old: written again
+    H.write(core.bare("p"), dict(data, unix=int(time.time()) - H.EVERY - 1), [])
+    core.grund()
+    assert time.time() - json.loads(git("cat-file", "blob", H.REF, cwd=core.bare("p")))["unix"] < 5
+    # another version's heartbeat, however young, is replaced by this one's
+    H.write(core.bare("p"), dict(data, version="0.0.9", unix=int(time.time())), [])
+    core.grund()
+    assert json.loads(git("cat-file", "blob", H.REF, cwd=core.bare("p")))["version"] == __version__
