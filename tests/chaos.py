@@ -464,11 +464,12 @@ def interrupt(rounds: int = 20, seed: int | None = None,
         problems: list[str] = []
         sigs: Counter = Counter()
         ok_ids = []
+        took = [0.3]   # how long a whole submit takes here: signals land anywhere within it
         for r in range(rounds):
             p = subprocess.Popen([GRUNT, "submit", f"int{r}", "-m", f"interrupted {r}"], cwd=w.proj,
                                  env=w.env(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, start_new_session=True)
-            time.sleep(rnd.uniform(0.0, 0.35))
+            time.sleep(rnd.uniform(0.0, 1.2 * sorted(took)[len(took) // 2]))
             sig = rnd.choice([signal.SIGINT, signal.SIGKILL])
             if sig == signal.SIGINT:  # Ctrl-C: the whole foreground group
                 os.killpg(p.pid, sig)
@@ -480,7 +481,9 @@ def interrupt(rounds: int = 20, seed: int | None = None,
             # files), before a line of grunt runs: that traceback is not grunt's
             if b"Traceback" in err and f'File "{ROOT}/'.encode() in err:
                 problems.append(f"round {r}: a traceback after {sig.name}:\n{err.decode()}")
+            t0 = time.monotonic()
             nxt = w.grunt("submit", f"ok{r}", "-m", f"after {r}", home=home)
+            took.append(time.monotonic() - t0)
             if nxt.returncode:
                 problems.append(f"round {r}: the next submit failed: {nxt.stderr.strip()}")
                 continue
