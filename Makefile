@@ -23,7 +23,7 @@ demo:
 bench: deps
 	$(PYTHON) tests/bench.py
 
-## reliability figures: concurrent clients, kill -9 of grund, interrupted submits (CHAOS_SEED=n repeats a run)
+## reliability figures: concurrent clients, kill -9 of grund, interrupted submits, locally and over a loopback sshd (CHAOS_SEED=n repeats a run)
 chaos:
 	$(PYTHON) tests/chaos.py
 

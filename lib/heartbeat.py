@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import stat
+import tempfile
 import time
 import zlib
 
@@ -50,7 +51,9 @@ def write(bare: str, data: dict, previous: list[str]) -> None:
         return
     path = os.path.join(bare, "objects", blob[:2], blob[2:])
     if not os.path.exists(path):
-        _write_like(path, zlib.compress(obj), 0o444)
+        # through git's own temporary name: one left by a kill -9 is no
+        # "bad sha1 file" to git fsck, and git gc removes it
+        _write_like(path, zlib.compress(obj), 0o444, tmp_prefix="tmp_obj_")
     _write_like(os.path.join(bare, *REF.split("/")), (blob + "\n").encode(), 0o644)
     previous.append(blob)
     while len(previous) > 2:
@@ -61,17 +64,22 @@ def write(bare: str, data: dict, previous: list[str]) -> None:
             pass
 
 
-def _write_like(path: str, data: bytes, mode: int) -> None:
-    """Write ``path`` atomically (through ``<path>.lock``, as git does); a new
-    folder gets its parent's mode; the file ``mode`` is cut to its folder's
-    read bits (plus the owner's write)."""
+def _write_like(path: str, data: bytes, mode: int, tmp_prefix: str = "") -> None:
+    """Write ``path`` atomically (through ``<path>.lock``, or a new file named
+    ``<tmp_prefix>XXXXXX`` beside it, as git does); a new folder gets its
+    parent's mode; the file ``mode`` is cut to its folder's read bits (plus
+    the owner's write)."""
     d = os.path.dirname(path)
     if not os.path.isdir(d):
         parent = os.stat(os.path.dirname(d)).st_mode
         os.makedirs(d, exist_ok=True)
         os.chmod(d, stat.S_IMODE(parent))
-    tmp = path + ".lock"
-    with open(tmp, "wb") as f:
+    if tmp_prefix:
+        fd, tmp = tempfile.mkstemp(prefix=tmp_prefix, dir=d)
+    else:
+        tmp = path + ".lock"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    with open(fd, "wb") as f:
         f.write(data)
     os.chmod(tmp, mode & (stat.S_IMODE(os.stat(d).st_mode) & 0o444 | 0o200))
     os.replace(tmp, path)

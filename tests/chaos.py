@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """make chaos: grunt and grund under concurrency, kill -9 and interrupted clients.
 
-Real pieces only: the grunt and grund executables, git, the local transport (a
-client's remote is the server home's path), and the test grunter, which
-appends "<cmd> <jobid>" to ~/grunter.calls on the server for every call, so
-submits are counted outside grunt's own records.
+Real pieces only: the grunt and grund executables, git, and the test grunter,
+which appends "<cmd> <jobid>" to ~/grunter.calls on the server for every call,
+so submits are counted outside grunt's own records.  Two transports:
+
+* local: a client's remote is the server home's path (a temporary directory);
+* ssh (``Ssh``): clients reach a real sshd on 127.0.0.1 (tests/fixture_sshd.py)
+  through GRUNT_SSH; as root the server is a separate unix user
+  (GRUNT_TEST_SRV_USER, default gsrv) and grund runs as that user in its real
+  home, from the single files of `make dist` as users install them.
 
 Scenarios (sizes are arguments; `make chaos` runs the full ones, the test
 suite light ones through tests/test_chaos.py):
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -35,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 GRUNT = os.path.join(ROOT, "grunt")
 GRUND = os.path.join(ROOT, "grund")
+sys.path.insert(0, HERE)
 SERVER = "chaos"
 PROJ = "p"
 PREFIX = "ali"
@@ -48,21 +55,81 @@ RESULT_FILES = 21
 
 
 def sh(argv: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, **kw)
+    kw.setdefault("text", True)
+    return subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, **kw)
+
+
+class Ssh:
+    """The server side over ssh: a loopback sshd, its server user and home,
+    and grunt and grund built by `make dist` where that user can read them."""
+
+    def __init__(self) -> None:
+        import zipapps
+        from fixture_sshd import start_sshd
+        self.state = tempfile.mkdtemp(prefix="grunt-chaos-sshd.")
+        self.sshd = start_sshd(self.state, ALIAS="gchaos", GIT_V2="1")
+        self.bindir = zipapps.build()
+        self.home = self.sshd.server_home
+        self.ids = {}   # as root: who the server side runs as (subprocess user/group)
+        if self.sshd.mode == "root":
+            pw = pwd.getpwnam(self.sshd.server_user)
+            self.ids = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        name_file = os.path.join(self.home, ".grunt.defserver")
+        self.old_name = open(name_file).read() if os.path.exists(name_file) else None
+        self.had_grunt = os.path.exists(os.path.join(self.home, "grunt"))
+        self.sshd.as_server("sh", "-c", 'echo "$1" > "$HOME/.grunt.defserver"', "-", SERVER)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_", "GRUND_"))}
+        env.update(HOME=self.home, USER=self.sshd.server_user, LOGNAME=self.sshd.server_user,
+                   GIT_CONFIG_NOSYSTEM="1")
+        return env
+
+    def wipe(self) -> None:
+        """The server home without this run's projects and grunter.calls."""
+        ours = [os.path.join(self.home, "grunt", d, SERVER) for d in ("bb", "srv")]
+        self.sshd.as_server("rm", "-rf", "--", *ours, os.path.join(self.home, "grunter.calls"))
+
+    def close(self) -> None:
+        try:
+            self.wipe()
+            if not self.had_grunt:   # and nobody else has put anything there meanwhile
+                g = os.path.join(self.home, "grunt")
+                self.sshd.as_server("rmdir", os.path.join(g, "bb"), os.path.join(g, "srv"), g,
+                                    check=False)
+            if self.old_name is None:
+                self.sshd.as_server("rm", "-f", os.path.join(self.home, ".grunt.defserver"))
+            else:
+                self.sshd.as_server("sh", "-c", 'printf %s "$1" > "$HOME/.grunt.defserver"', "-",
+                                    self.old_name)
+        finally:
+            self.sshd.stop()
+            shutil.rmtree(self.bindir, ignore_errors=True)
+            shutil.rmtree(self.state, ignore_errors=True)
 
 
 class World:
-    """Temporary server home, client homes and one project checkout."""
+    """Server home, temporary client homes and one project checkout.
 
-    def __init__(self, clients: int = 1, tmp: str | None = None):
+    Without ``ssh`` the server home is a temporary directory and clients reach
+    it by path; with it, the server home is the ssh server user's, and every
+    command on the server side (grund, git on its repositories) runs as that user.
+    """
+
+    def __init__(self, clients: int = 1, tmp: str | None = None, ssh: Ssh | None = None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="grunt-chaos.")
-        self.srv = os.path.join(self.tmp, "srv")
+        self.ssh = ssh
+        self.srv = ssh.home if ssh else os.path.join(self.tmp, "srv")
+        self.grund_exe = os.path.join(ssh.bindir, "grund") if ssh else GRUND
         self.homes = [os.path.join(self.tmp, f"cli{i}") for i in range(clients)]
         self.gitconfig = os.path.join(self.tmp, "gitconfig")
         with open(self.gitconfig, "w") as f:
             f.write("[user]\n\tname = Chaos\n\temail = chaos@example.org\n"
                     "[init]\n\tdefaultBranch = main\n")
-        for home in (self.srv, *self.homes):
+        if ssh:
+            ssh.wipe()   # what an earlier, interrupted run may have left
+            self.logins = ssh.sshd.accepted()
+        for home in self.homes if ssh else (self.srv, *self.homes):
             os.makedirs(home)
             with open(os.path.join(home, ".grunt.defserver"), "w") as f:
                 f.write(SERVER + "\n")
@@ -73,18 +140,41 @@ class World:
             f.write(RUN_SH)
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "start"]):
             self.git(*args, cwd=self.proj)
-        self.grunt("newproj", PROJ, home=self.srv, check=True)
+        if ssh:
+            p = self.on_server([os.path.join(ssh.bindir, "grunt"), "newproj", PROJ], cwd=self.srv)
+            if p.returncode != 0:
+                raise AssertionError(f"grunt newproj on the server: {p.stderr}")
+        else:
+            self.grunt("newproj", PROJ, home=self.srv, check=True)
         for home in self.homes:
-            self.grunt("newproj", PROJ, self.srv, home=home, check=True)
+            self.grunt("newproj", PROJ, ssh.sshd.alias if ssh else self.srv, home=home, check=True)
 
     def env(self, home: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_", "GRUND_"))}
         env.update(HOME=home, GIT_CONFIG_GLOBAL=self.gitconfig, GIT_CONFIG_NOSYSTEM="1",
                    USER="alice", LOGNAME="alice")
+        if self.ssh:
+            env["GRUNT_SSH"] = self.ssh.sshd.ssh_command
         return env
 
+    def server_popen_kw(self, cwd: str) -> dict:
+        """cwd, env and (as root over ssh) the user for a process on the server side."""
+        if not self.ssh:
+            return {"cwd": cwd, "env": self.env(self.srv)}
+        return {"cwd": cwd, "env": self.ssh.env(), **self.ssh.ids}
+
+    def on_server(self, argv: list[str], cwd: str, **kw) -> subprocess.CompletedProcess:
+        return sh(argv, **self.server_popen_kw(cwd), **kw)
+
+    def run_at(self, argv: list[str], cwd: str, **kw) -> subprocess.CompletedProcess:
+        """argv in cwd, as the server side when cwd is in the server home (git
+        refuses a repository another user owns)."""
+        if cwd == self.srv or cwd.startswith(self.srv + os.sep):
+            return self.on_server(argv, cwd, **kw)
+        return sh(argv, cwd=cwd, env=self.env(self.srv), **kw)
+
     def git(self, *args: str, cwd: str, check: bool = True) -> str:
-        p = sh(["git", *args], cwd=cwd, env=self.env(self.srv))
+        p = self.run_at(["git", *args], cwd=cwd)
         if check and p.returncode != 0:
             raise AssertionError(f"git {' '.join(args)} in {cwd}: {p.stderr}")
         return p.stdout
@@ -96,15 +186,18 @@ class World:
         return p
 
     def grund_once(self, *extra: str) -> subprocess.CompletedProcess:
-        p = sh([GRUND, "--once", "-q", *extra], cwd=self.tmp, env=self.env(self.srv), timeout=600)
+        p = self.on_server([self.grund_exe, "--once", "-q", *extra],
+                           cwd=self.srv if self.ssh else self.tmp, timeout=600)
         if p.returncode != 0:
             raise AssertionError(f"grund --once: exit {p.returncode}: {p.stderr}")
         return p
 
     def start_grund(self, *extra: str) -> subprocess.Popen:
-        return subprocess.Popen([GRUND, "--interval", "0.2", "--refresh", "100000", *extra],
-                                cwd=self.tmp, env=self.env(self.srv), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=self.grund_log(), text=True)
+        """grund itself (not a runuser around it), so a kill -9 hits grund."""
+        return subprocess.Popen([self.grund_exe, "--interval", "0.2", "--refresh", "100000", *extra],
+                                **self.server_popen_kw(self.srv if self.ssh else self.tmp),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=self.grund_log(), text=True)
 
     def grund_log(self):
         return open(os.path.join(self.tmp, "grund.log"), "a")
@@ -127,8 +220,11 @@ class World:
             return Counter(tuple(ln.split()) for ln in f if ln.strip())
 
     def tree(self, kind: str = "jobs", rev: str = "main") -> list[str]:
-        raw = subprocess.run(["git", "ls-tree", "-r", "-z", "--name-only", rev], cwd=self.bare(kind),
-                             capture_output=True, check=True).stdout
+        p = self.run_at(["git", "ls-tree", "-r", "-z", "--name-only", rev], cwd=self.bare(kind),
+                        text=False)
+        if p.returncode != 0:
+            raise AssertionError(f"git ls-tree in {self.bare(kind)}: {p.stderr.decode()}")
+        raw = p.stdout
         return [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
 
     def show(self, kind: str, path: str) -> str:
@@ -138,7 +234,13 @@ class World:
         p = self.grunt("jobs", "all", "--json", home=home, check=True)
         return {j["id"]: j for j in json.loads(p.stdout)}
 
+    def ssh_figures(self) -> dict:
+        """Over ssh: the logins sshd accepted since this world began."""
+        return {"ssh logins": self.ssh.sshd.accepted() - self.logins} if self.ssh else {}
+
     def close(self) -> None:
+        if self.ssh:
+            self.ssh.wipe()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -146,13 +248,18 @@ def check_repos(w: World) -> list[str]:
     """git fsck on every repository; every working copy clean; no lock left behind."""
     problems = []
     repos = [w.bare("jobs"), w.bare("results"), w.swc("jobs"), w.swc("results")]
+    if w.ssh:   # grund and the pushes ran as the server user, not as root
+        uid = pwd.getpwnam(w.ssh.sshd.server_user).pw_uid
+        for path in (os.path.join(w.srv, "grunter.calls"), w.bare("jobs"), w.swc("jobs")):
+            if os.path.exists(path) and os.stat(path).st_uid != uid:
+                problems.append(f"{path} is not the server user's")
     for home in w.homes:
         repos += [w.cwc(home, "jobs"), w.cwc(home, "results")]
         p = w.grunt("pull", home=home)  # and the next command works
         if p.returncode:
             problems.append(f"grunt pull failed: {p.stderr.strip()}")
     for repo in repos:
-        p = sh(["git", "fsck", "--no-dangling", "--no-progress"], cwd=repo, env=w.env(w.srv))
+        p = w.run_at(["git", "fsck", "--no-dangling", "--no-progress"], cwd=repo)
         if p.returncode != 0 or p.stdout.strip() or p.stderr.strip():
             problems.append(f"git fsck {repo}: {p.stdout} {p.stderr}".strip())
         gitdir = repo if repo.endswith(".git") else os.path.join(repo, ".git")
@@ -192,8 +299,8 @@ def interrupted(w: World, jid: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- concurrency
-def concurrency(homes: int = 3, per: int = 20) -> tuple[dict, list[str]]:
-    w = World(clients=homes)
+def concurrency(homes: int = 3, per: int = 20, ssh: Ssh | None = None) -> tuple[dict, list[str]]:
+    w = World(clients=homes, ssh=ssh)
     try:
         g = w.start_grund()
         got: dict[int, list[subprocess.CompletedProcess]] = {h: [] for h in range(homes)}
@@ -228,7 +335,8 @@ def concurrency(homes: int = 3, per: int = 20) -> tuple[dict, list[str]]:
         problems += check_results(w, ids) + check_repos(w)
         figures = {"client homes": homes, "submits": homes * per, "distinct ids": len(set(ids)),
                    "grunter submit calls": sum(calls[("submit", j)] for j in ids),
-                   "losses": lost, "duplicates": dups, "seconds": round(took, 1)}
+                   "losses": lost, "duplicates": dups, "seconds": round(took, 1),
+                   **w.ssh_figures()}
         return figures, problems
     finally:
         w.close()
@@ -264,9 +372,10 @@ def phase(pid: int) -> str:
     return "grund itself (results copy, bookkeeping)"
 
 
-def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None) -> tuple[dict, list[str]]:
+def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None,
+          ssh: Ssh | None = None) -> tuple[dict, list[str]]:
     rnd = random.Random(seed)
-    w = World()
+    w = World(ssh=ssh)
     try:
         sent: Counter = Counter()
         ids: list[str] = []
@@ -339,26 +448,28 @@ def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None) -> tuple[dic
                    "resumed after a kill": log.count("resumed after a crash"),
                    "marked interrupted": sum(len(v) for v in gave_up.values()),
                    "losses": lost, "duplicates": dups,
-                   "kills by phase": dict(phases.most_common())}
+                   "kills by phase": dict(phases.most_common()), **w.ssh_figures()}
         return figures, problems
     finally:
         w.close()
 
 
 # ---------------------------------------------------------------- client interrupted
-def interrupt(rounds: int = 20, seed: int | None = None) -> tuple[dict, list[str]]:
+def interrupt(rounds: int = 20, seed: int | None = None,
+              ssh: Ssh | None = None) -> tuple[dict, list[str]]:
     rnd = random.Random(seed)
-    w = World()
+    w = World(ssh=ssh)
     home = w.homes[0]
     try:
         problems: list[str] = []
         sigs: Counter = Counter()
         ok_ids = []
+        took = [0.3]   # how long a whole submit takes here: signals land anywhere within it
         for r in range(rounds):
             p = subprocess.Popen([GRUNT, "submit", f"int{r}", "-m", f"interrupted {r}"], cwd=w.proj,
                                  env=w.env(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, start_new_session=True)
-            time.sleep(rnd.uniform(0.0, 0.35))
+            time.sleep(rnd.uniform(0.0, 1.2 * sorted(took)[len(took) // 2]))
             sig = rnd.choice([signal.SIGINT, signal.SIGKILL])
             if sig == signal.SIGINT:  # Ctrl-C: the whole foreground group
                 os.killpg(p.pid, sig)
@@ -370,7 +481,9 @@ def interrupt(rounds: int = 20, seed: int | None = None) -> tuple[dict, list[str
             # files), before a line of grunt runs: that traceback is not grunt's
             if b"Traceback" in err and f'File "{ROOT}/'.encode() in err:
                 problems.append(f"round {r}: a traceback after {sig.name}:\n{err.decode()}")
+            t0 = time.monotonic()
             nxt = w.grunt("submit", f"ok{r}", "-m", f"after {r}", home=home)
+            took.append(time.monotonic() - t0)
             if nxt.returncode:
                 problems.append(f"round {r}: the next submit failed: {nxt.stderr.strip()}")
                 continue
@@ -398,32 +511,58 @@ def interrupt(rounds: int = 20, seed: int | None = None) -> tuple[dict, list[str
         problems += check_repos(w)
         figures = {"rounds": rounds, "signals": {f"{a} ({b})": n for (a, b), n in sorted(sigs.items())},
                    "jobs in the repo": len(ids), "id gaps": len(set(want) - set(ids)),
-                   "next submits failed": rounds - len(ok_ids), "losses": lost, "duplicates": dups}
+                   "next submits failed": rounds - len(ok_ids), "losses": lost, "duplicates": dups,
+                   **w.ssh_figures()}
         return figures, problems
     finally:
         w.close()
 
 
+def report(title: str, fn, total: Counter) -> int:
+    """Run one scenario, print its figures and problems; the number of problems."""
+    t0 = time.monotonic()
+    figures, problems = fn()
+    print(f"\n== {title} ({time.monotonic() - t0:.1f} s)", flush=True)
+    for k, v in figures.items():
+        print(f"  {k:24s} {v}")
+    for k in ("losses", "duplicates"):
+        total[k] += figures[k]
+    for p in problems:
+        print(f"  PROBLEM: {p}")
+    return len(problems)
+
+
 def main() -> int:
     seed = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
-    print(f"chaos: seed {seed} (CHAOS_SEED={seed} repeats this run)")
-    runs = [("concurrency: 3 homes x 20 submits at once", lambda: concurrency(3, 20)),
-            ("kill -9 of grund: 30 jobs with status and update, >= 50 kills", lambda: kill9(30, 50, seed)),
-            ("interrupted grunt submit: 30 rounds of SIGINT/SIGKILL", lambda: interrupt(30, seed))]
+    transports = os.environ.get("CHAOS_TRANSPORTS", "local ssh").split()
+    print(f"chaos: seed {seed} (CHAOS_SEED={seed} repeats this run); transports: {' '.join(transports)}")
+    runs = [("concurrency: 3 homes x 20 submits at once", lambda ssh: concurrency(3, 20, ssh)),
+            ("kill -9 of grund: 30 jobs with status and update, >= 50 kills",
+             lambda ssh: kill9(30, 50, seed, ssh)),
+            ("interrupted grunt submit: 30 rounds of SIGINT/SIGKILL", lambda ssh: interrupt(30, seed, ssh))]
     bad = 0
-    total = Counter()
-    for title, fn in runs:
-        t0 = time.monotonic()
-        figures, problems = fn()
-        print(f"\n== {title} ({time.monotonic() - t0:.1f} s)")
-        for k, v in figures.items():
-            print(f"  {k:24s} {v}")
-        for k in ("losses", "duplicates"):
-            total[k] += figures[k]
-        for p in problems:
-            print(f"  PROBLEM: {p}")
-        bad += len(problems)
-    print(f"\nchaos: {total['losses']} losses, {total['duplicates']} duplicates, {bad} problem(s)")
+    totals = {t: Counter() for t in transports}
+    if "local" in transports:
+        for title, fn in runs:
+            bad += report(f"local, {title}", lambda: fn(None), totals["local"])
+    if "ssh" in transports:
+        if not os.access("/usr/sbin/sshd", os.X_OK):
+            print("\nchaos: no /usr/sbin/sshd, so nothing over ssh (make deps installs it)")
+            bad += 1
+        else:
+            ssh = Ssh()
+            print(f"\nssh: sshd on 127.0.0.1:{ssh.sshd.port}, server user {ssh.sshd.server_user} "
+                  f"({ssh.sshd.mode} mode), server home {ssh.home}")
+            try:
+                for title, fn in runs:
+                    bad += report(f"ssh, {title}", lambda: fn(ssh), totals["ssh"])
+            finally:
+                ssh.close()
+    print()
+    for t, total in totals.items():
+        print(f"chaos {t:5s}: {total['losses']} losses, {total['duplicates']} duplicates")
+    print(f"chaos: {sum(t['losses'] for t in totals.values())} losses, "
+          f"{sum(t['duplicates'] for t in totals.values())} duplicates, {bad} problem(s)")
     return 1 if bad else 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 from fixture_core import SERVER, git
@@ -95,3 +96,24 @@ def test_a_new_grund_goes_on_from_an_idle_projects_last_heartbeat(core, core_pro
     H.write(core.bare("p"), dict(data, version="0.0.9", unix=int(time.time())), [])
     core.grund()
     assert json.loads(git("cat-file", "blob", H.REF, cwd=core.bare("p")))["version"] == __version__
+
+
+def test_a_grund_killed_while_it_beats_leaves_the_repo_sound(tmp_path):
+    """kill -9 between writing the blob and renaming it into place: git fsck stays clean."""
+    bare = tmp_path / "b.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the kill lands exactly there: os.replace of the first file written (the blob)
+    code = ("import os, signal, sys\n"
+            f"sys.path.insert(0, {root!r})\n"
+            "from lib import heartbeat as H\n"
+            "H.os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"H.write({str(bare)!r}, {{'n': 1}}, [])\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert p.returncode == -9
+    left = [f for d, _, fs in os.walk(bare / "objects") for f in fs]
+    assert len(left) == 1   # the unfinished blob, under a name git knows for one
+    fsck = subprocess.run(["git", "fsck", "--no-dangling", "--no-progress"], cwd=bare,
+                          capture_output=True, text=True)
+    complaints = [ln for ln in fsck.stderr.splitlines() if not ln.startswith("notice:")]  # no branch yet
+    assert (fsck.returncode, fsck.stdout, complaints) == (0, "", [])
