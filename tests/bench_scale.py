@@ -249,18 +249,21 @@ def bench_update(h: Homes) -> None:
     top = h.project("upd", {"run.sh": run})
     jid = h.client("submit", "a", "-m", "upd", cwd=top).stdout.strip()
     h.once()   # runs the job (it ends at once) and copies its 1000 results
-    # now the update of all 1000 (changed) files again
+    # now the update of all 1000 (changed) files again, 3 times: the median of each side
     job = os.path.join(h.srv, "grunt", "srv", SERVER, "upd", "jobs", "active", jid, "upd")
-    for i in range(1000):
-        with open(os.path.join(job, "out", f"r{i}.txt"), "w") as f:
-            f.write(f"{i} changed\n")
-    h.client("update", jid, cwd=top)
     extra, log = git_counter(h.dir)
-    open(log, "w").close()
-    t = timed([h.grund, "--once", "-q"], cwd=h.srv, env=dict(h.env(h.srv), **extra))
-    procs = len(open(log).read().split("\n")) - 1
-    ref = reference_commit(h.dir, os.path.join(job, "out"), h.env(h.cli))
-    row("grund: update of 1000 result files", t, ref, "s", t <= 1.5 * ref)
+    ts, refs = [], []
+    for k in range(3):
+        for i in range(1000):
+            with open(os.path.join(job, "out", f"r{i}.txt"), "w") as f:
+                f.write(f"{i} changed {k}\n")
+        h.client("update", jid, cwd=top)
+        open(log, "w").close()
+        ts.append(timed([h.grund, "--once", "-q"], cwd=h.srv, env=dict(h.env(h.srv), **extra)))
+        procs = len(open(log).read().split("\n")) - 1
+        refs.append(reference_commit(h.dir, os.path.join(job, "out"), h.env(h.cli)))
+    t, ref = statistics.median(ts), statistics.median(refs)
+    row("grund: update of 1000 result files (median of 3)", t, ref, "s", t <= 1.5 * ref)
     row("git processes for that update", procs, None, "procs", True, "same as 10 files (tests)")
 
 
