@@ -53,21 +53,25 @@ def many_files(n: int) -> dict[str, str]:
     return {f"src/m{i // 50}/f{i}.py": f"x = {i}\n" for i in range(n)}
 
 
-def test_submit_runs_as_many_git_processes_for_200_files_as_for_10(core, gitlog):
+def test_submit_runs_as_many_git_processes_for_400_files_as_for_40(core, gitlog):
     counts = {}
-    for n in (10, 200):
+    for n in (40, 400):
         top = core.project(f"p{n}", files=many_files(n))
         core.newproj(f"p{n}")
         core.submit(cwd=top)   # the first submit of a project (its set-up) aside
+        for rel, text in many_files(n).items():   # every file new to the repo again
+            core.write(os.path.join(top, rel), "changed " + text)
         gitlog.take()
         jid = core.submit(cwd=top)
         calls = subcommands(gitlog.take())
         counts[n] = calls
         # one fetch and one push per command, and the snapshot is in the repo
         assert calls.count("fetch") == 1 and calls.count("push") == 1, calls
+        # the new files went into one pack, not a loose object each
+        assert calls.count("fast-import") == 1, calls
         shipped = core.grunt("diff", jid, cwd=top).ok().out
         assert shipped == ""   # the job holds exactly the project as it is
-    assert len(counts[10]) == len(counts[200]), counts
+    assert len(counts[40]) == len(counts[400]), counts
 
 
 def test_update_of_1000_result_files_runs_as_many_git_processes_as_of_10(core, gitlog):
