@@ -17,10 +17,6 @@ from .jobs import Job, is_job_id, load
 from .remote import PushRejected, Remote
 
 BRANCH = "main"
-# in the jobs copy's .git while a command changes the copy: a command killed
-# meanwhile leaves it, and the next one then resets the copy even when the server
-# has nothing new
-BUILDING = "grunt-building"
 PUSH_TRIES = 30  # pushes lost to other clients before giving up (with a random backoff)
 
 
@@ -111,7 +107,7 @@ class Project:
         else:
             self.remote.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=wc,
                             proj=self.proj)
-        building = os.path.join(wc, ".git", BUILDING)
+        building = os.path.join(wc, ".git", P.BUILDING)
         if not self.share and not os.path.exists(building) and _same_commit(wc):
             return   # a read-only command and nothing new: no index rewrite
         G.git("reset", "-q", "--hard", f"origin/{BRANCH}", cwd=wc)
@@ -145,7 +141,7 @@ class Project:
         server's state and the files ``build`` wrote are removed.
         """
         wc = self.jobs
-        building = os.path.join(wc, ".git", BUILDING)
+        building = os.path.join(wc, ".git", P.BUILDING)
         for attempt in range(PUSH_TRIES):
             paths: list[str] = []
             open(building, "w").close()

@@ -20,7 +20,6 @@ from . import git as G, protocol as P
 from .jobs import Job, Task, is_job_id, load, scan as full_scan
 
 CACHE = "grunt-jobs-cache"
-BUILDING = "grunt-building"   # client.BUILDING: a command is changing the copy
 # the record's shape: a cache written by another version of Job is not used
 VERSION = [1, sorted(f.name for f in dataclasses.fields(Job)),
            sorted(f.name for f in dataclasses.fields(Task))]
@@ -28,7 +27,7 @@ VERSION = [1, sorted(f.name for f in dataclasses.fields(Job)),
 
 def scan(wc: str, folders: tuple[str, ...] = P.FOLDERS) -> list[Job]:
     """jobs.scan(wc, folders), with the records of unchanged job directories from the cache."""
-    if os.path.exists(os.path.join(wc, ".git", BUILDING)):
+    if os.path.exists(os.path.join(wc, ".git", P.BUILDING)):
         return full_scan(wc, folders)
     try:
         listing = G.git("ls-tree", "-z", "-d", "HEAD", "--", *(f"{f}/" for f in folders), cwd=wc)

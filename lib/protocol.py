@@ -48,6 +48,10 @@ UNTRACKED = "job.untracked"
 PARENT = "job.parent"           # the job a resubmitted job was made from
 INTERRUPTED = "job.interrupted"  # commands grund gave up on: "<timestamp> <cmd>" lines
 
+# in a client jobs copy's .git while a command changes the copy: a command killed
+# meanwhile leaves it, and the next one then resets the copy (and lists jobs
+# without the cache) even when the server has nothing new
+BUILDING = "grunt-building"
 CMD_PREFIX = "grcmd."
 JOBID_RE = re.compile(r"^([a-z]{3})(\d{6})$")
 # folder/jobid/proj/grcmd.cmd -- the only paths grund ever acts on
