@@ -1,5 +1,6 @@
-# grunt: make demo | make test | make bench | make dist | make install [PREFIX=~/bin] [DESTDIR=]
+# grunt: make demo | make test | make check | make bench | make dist | make install [PREFIX=~/bin] [DESTDIR=]
 PYTHON ?= python3
+PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider
 PREFIX ?= $(HOME)/bin
 # where bash-completion looks for a user's completions (loaded on first use of grunt)
 BASHCOMPDIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/bash-completion/completions
@@ -7,9 +8,16 @@ DESTDIR ?=
 
 .PHONY: test deps demo bench chaos dist install check clean
 
-## run the test suite (installs what the tests need first)
+## the whole test suite (what CI runs; installs what the tests need first): the fast
+## tier on both cores, then the tests with a real sshd, Slurm and tmux
 test: deps
-	$(PYTHON) -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) -n 2 -m "not system" tests
+	$(PYTEST) -m system tests
+
+## the fast tier: every test that needs no sshd, Slurm or tmux (under a minute on 2 cores)
+check:
+	@bash tests/install-deps.sh --python
+	$(PYTEST) -n 2 -m "not system" tests
 
 ## install test dependencies: openssh-server, Slurm + munge (apt, as root), pytest (pip)
 deps:
@@ -31,7 +39,8 @@ chaos:
 dist:
 	@rm -rf dist && mkdir -p dist/build
 	@for t in grunt grund; do \
-	  mkdir -p dist/build/$$t && cp -r lib grunter_example.py dist/build/$$t/ && rm -rf dist/build/$$t/lib/__pycache__ && \
+	  mkdir -p dist/build/$$t && cp -r lib grunter_example.py dist/build/$$t/ && \
+	  find dist/build/$$t/lib -name __pycache__ -prune -exec rm -rf {} + && \
 	  sed -n '/^import os/,$$p' $$t | grep -v '^sys.path.insert' > dist/build/$$t/__main__.py && \
 	  $(PYTHON) -m compileall -q -b dist/build/$$t/lib dist/build/$$t/__main__.py && \
 	  $(PYTHON) -m zipapp dist/build/$$t -o dist/$$t -p '/usr/bin/env python3' || exit 1; \
@@ -44,9 +53,6 @@ install: dist
 	@cp dist/grunt dist/grund "$(DESTDIR)$(PREFIX)/"
 	@cp dist/grunt.bash-completion "$(DESTDIR)$(BASHCOMPDIR)/grunt"
 	@echo "installed grunt and grund in $(DESTDIR)$(PREFIX), bash completion in $(DESTDIR)$(BASHCOMPDIR)/grunt"
-
-check:
-	$(PYTHON) -m compileall -q lib grunt grund grunter_example.py
 
 clean:
 	rm -rf dist .pytest_cache && find . -name __pycache__ -prune -exec rm -rf {} +

@@ -5,7 +5,8 @@ Server home::
     ~/.grunt.defserver                     this server's name
     ~/grunt/bb/<server>/<proj>/jobs.git    bare repos the clients push to
     ~/grunt/bb/<server>/<proj>/results.git
-    ~/grunt/srv/<server>/                  grund's root: grund.lock, grund.fifo, runtime/
+    ~/grunt/srv/<server>/                  grund's root: grund.lock, grund.children,
+                                           grund.fifo, grund.log, runtime/
     ~/grunt/srv/<server>/<proj>/jobs       grund's working copies; jobs run in here
     ~/grunt/srv/<server>/<proj>/results
 
@@ -16,6 +17,11 @@ Client home::
     ~/grunt/wc/<server>/<proj>/jobs        the client's working copies
     ~/grunt/wc/<server>/<proj>/results
     ~/grunt/wc/<server>/<proj>/remote      the remote spec: [user@]host or /abs/home
+    ~/grunt/wc/<server>/<proj>/lock        one grunt command at a time per project
+    ~/grunt/ro/<server>/<owner>/<proj>/    read-only copies of another user's project
+
+This module is the only one that knows these paths.  Paths "relative" are
+relative to a home, for commands the client runs on the server.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ import os
 import re
 import sys
 
-from . import protocol
+from .gruntlib import protocol
 from .errors import GruntError
 
 SERVER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -60,17 +66,72 @@ def private(path: str) -> str:
     return path
 
 
+KINDS = ("jobs", "results")   # the two repositories of a project
+
+
+# ---------------------------------------------------------------- the server's home
 def bare_relpath(server: str, proj: str, kind: str) -> str:
     """A bare repo's path relative to the server's home (kind: jobs|results)."""
     return f"grunt/bb/{server}/{proj}/{kind}.git"
 
 
+def bare_path(server: str, proj: str, kind: str) -> str:
+    return os.path.join(home(), bare_relpath(server, proj, kind))
+
+
+def projects_dir(server: str) -> str:
+    """Where the bare repos of every project of ``server`` are."""
+    return os.path.join(grunt_dir(), "bb", server)
+
+
+def ways_down(server: str) -> "list[str]":
+    """The directories leading to the bare repos of ``server``: ~/grunt, ~/grunt/bb,
+    ~/grunt/bb/<server> (sharing lets a group pass through them)."""
+    return [grunt_dir(), os.path.join(grunt_dir(), "bb"), projects_dir(server)]
+
+
 def server_root(server: str) -> str:
+    """grund's directory: its lock, FIFO, log, runtime and working copies."""
     return os.path.join(grunt_dir(), "srv", server)
 
 
+def wc_relpath(server: str, proj: str, kind: str) -> str:
+    """grund's working copy, relative to the server's home."""
+    return f"grunt/srv/{server}/{proj}/{kind}"
+
+
+def wc_path(server: str, proj: str, kind: str) -> str:
+    """grund's working copy of a project's repository; jobs run in the jobs one."""
+    return os.path.join(home(), wc_relpath(server, proj, kind))
+
+
+def runtime_relpath(server: str) -> str:
+    """Where grund installs gruntlib, relative to the server's home."""
+    return f"grunt/srv/{server}/runtime"
+
+
+def runtime_dir(server: str) -> str:
+    return os.path.join(home(), runtime_relpath(server))
+
+
+def grund_file(server: str, name: str) -> str:
+    """grund.lock, grund.children, grund.fifo, grund.log in grund's directory."""
+    return os.path.join(server_root(server), name)
+
+
+# ---------------------------------------------------------------- the client's home
 def client_proj_dir(server: str, proj: str) -> str:
+    """The client's copies of a project: jobs, results, remote, lock."""
     return os.path.join(grunt_dir(), "wc", server, proj)
+
+
+def client_server_dir(server: str) -> str:
+    return os.path.join(grunt_dir(), "wc", server)
+
+
+def readonly_dir(server: str, owner: str, proj: str) -> str:
+    """The read-only copies of ``owner``'s project."""
+    return os.path.join(grunt_dir(), "ro", server, owner, proj)
 
 
 def check_name(kind: str, name: str) -> str:

@@ -7,7 +7,9 @@ variables stay), no prompts, and errors that carry argv, exit code and stderr.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
+import time
 
 from .errors import GruntError
 
@@ -149,3 +151,9 @@ def write_blobs(repo: str, paths: list[str]) -> None:
 def commit(msg: str, cwd: str, env: dict[str, str]) -> None:
     """A commit made by grunt or grund: no hooks, never a signing prompt."""
     git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg, cwd=cwd, env=env)
+
+
+def backoff(attempt: int) -> None:
+    """After a push lost a race: wait a random while, longer after each lost race,
+    so that racing pushers (clients and grund) spread out."""
+    time.sleep(random.uniform(0, min(1.0, 0.02 * 2 ** attempt)))

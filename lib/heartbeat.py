@@ -22,9 +22,10 @@ import tempfile
 import time
 import zlib
 
-from . import git as G, protocol as P
+from . import git as G
+from .gruntlib import protocol as P
 
-REF = "refs/grunt/heartbeat"
+REF = P.HEARTBEAT_REF
 # the client's fetch: the branch as usual, and grund's refs (a glob, so a
 # server without a heartbeat yet is no error)
 FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/grunt/*:refs/grunt/*")
@@ -116,29 +117,6 @@ def age(data: dict, now: float | None = None) -> float:
         return max(0.0, (time.time() if now is None else now) - float(data.get("unix", 0)))
     except (TypeError, ValueError):
         return float("inf")
-
-
-def pending_commands(wc: str, start: str | None, me: str, proj: str,
-                     tip: str = "origin/main") -> list[tuple[str, str]]:
-    """(commit, grcmd path) of the commands in ``start..tip`` not made by ``me``, oldest first.
-
-    grund's work list, and what the client counts as work grund has not done.
-    """
-    rng = [f"{start}..{tip}"] if start else [tip]
-    raw = G.git("log", "-z", "--reverse", "--no-merges", "--no-renames",
-                "--format=%x01%H %ae", "--name-only", "--diff-filter=AM", *rng, cwd=wc)
-    work: list[tuple[str, str]] = []
-    commit, skip = "", True
-    for tok in raw.decode("utf-8", "surrogateescape").split("\0"):
-        tok = tok.lstrip("\n")
-        if tok.startswith("\x01"):
-            commit, email = tok[1:].split(" ", 1)
-            skip = email == me
-        elif tok and not skip:
-            m = P.CMD_PATH_RE.match(tok)
-            if m and m.group(3) == proj:
-                work.append((commit, tok))
-    return work
 
 
 def describe_age(seconds: float) -> str:

@@ -1,23 +1,22 @@
-"""Running a project's grunter.py with grunt's runner modules importable.
+"""Running a project's grunter.py with grunt's runtime package importable.
 
 grund (and `grunt queue`) run ``python3 grunter.py <cmd>`` in a job directory.
-The runner modules (lib/runner.py, lib/slurm.py, lib/local.py and
-lib/protocol.py) are copied into a package named ``gruntlib`` under a runtime
-directory, and grunter is started through a tiny bootstrap that appends that
-directory to ``sys.path`` *inside the interpreter*.  Nothing is added to the
-environment, so the job that grunter starts (sbatch, a background process)
-sees exactly grund's environment, and a project's own ``lib/`` package still
-wins, because the job directory comes first on ``sys.path``.
+The package ``lib/gruntlib`` is copied into a runtime directory, and grunter
+is started through a tiny bootstrap that appends that directory to
+``sys.path`` *inside the interpreter*.  Nothing is added to the environment,
+so the job that grunter starts (sbatch, a background process) sees exactly
+grund's environment, and a project's own ``lib/`` package still wins, because
+the job directory comes first on ``sys.path``.
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from . import protocol
+from . import gruntlib
+from .gruntlib import protocol
 
 PACKAGE = "gruntlib"
-MODULES = ("protocol.py", "runner.py", "local.py", "slurm.py")
 
 # argv: python3 -c BOOTSTRAP <runtime dir> grunter.py <cmd> [args...]
 BOOTSTRAP = (
@@ -37,33 +36,23 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _source(name: str) -> bytes:
-    """A module's source from this package."""
-    return _read(os.path.join(os.path.dirname(__file__), name))
-
-
 def example_grunter() -> bytes:
     """grunter_example.py, which sits next to lib/ (in the zipapp too)."""
     return _read(os.path.join(os.path.dirname(os.path.dirname(__file__)), "grunter_example.py"))
 
 
 def install(root: str) -> str:
-    """Make ``root/gruntlib`` hold the current runner modules; return root.
+    """Make ``root/gruntlib`` hold the current runtime package; return root.
 
     Files are rewritten only when their content differs, atomically, so a
     grunter starting at the same moment never imports a half-written module.
     """
     pkg = os.path.join(root, PACKAGE)
     os.makedirs(pkg, mode=0o700, exist_ok=True)
-    wanted = {}
-    for name in MODULES:
-        try:
-            wanted[name] = _source(name)
-        except OSError:  # a runner module this build does not ship
-            continue
-    wanted["__init__.py"] = b'"""grunt runner modules, installed by grund."""\n'
-    for name, data in wanted.items():
-        path = os.path.join(pkg, name)
+    src = os.path.dirname(gruntlib.__file__)
+    for name in ("__init__", *gruntlib.MODULES):
+        path = os.path.join(pkg, name + ".py")
+        data = _read(os.path.join(src, name + ".py"))
         try:
             with open(path, "rb") as f:
                 if f.read() == data:
@@ -74,7 +63,7 @@ def install(root: str) -> str:
     return root
 
 
-def grunter_argv(runtime_root: str, cmd: str, args: list[str] | None = None,
-                 python: str = "python3") -> list[str]:
+def grunter_argv(runtime_root: str, cmd: str, args: "list[str] | None" = None,
+                 python: str = "python3") -> "list[str]":
     """argv that runs ``grunter.py <cmd>`` (in the current directory)."""
     return [python, "-c", BOOTSTRAP, runtime_root, "grunter.py", cmd, *(args or [])]

@@ -11,8 +11,10 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-_COLOURS = {"Done": "32", "Failed": "31", "Timeout": "31", "OutOfMemory": "31",
-            "Canceled": "33", "Running": "36", "Pending": "35"}
+from .gruntlib.states import KIND
+
+# a state's colour, by how alarming it is (gruntlib/states.py KIND)
+_COLOURS = {"good": "32", "bad": "31", "warn": "33", "active": "36", "waiting": "35"}
 MIN_CELL = 6        # a shrunk column keeps at least this many characters
 
 
@@ -30,7 +32,7 @@ def use_colour(stream=None) -> bool:
 
 def colour_state(state: str, text: str | None = None) -> str:
     text = state if text is None else text
-    code = _COLOURS.get(state)
+    code = _COLOURS.get(KIND.get(state, ""))
     return f"\033[{code}m{text}\033[0m" if code and use_colour() else text
 
 

@@ -39,7 +39,8 @@ REAL_HOME = os.path.realpath(os.path.expanduser("~"))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from lib import cli, daemon  # noqa: E402
+from lib import cli  # noqa: E402
+from lib.server import grund as daemon  # noqa: E402
 
 # conftest.py star-imports this module: only the fixtures go along
 __all__ = ["grunt_hermetic", "core", "core_proj"]
@@ -253,7 +254,7 @@ def grunt_hermetic(tmp_path, monkeypatch):
     for var in list(os.environ):
         if var.startswith("GIT_") and var not in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM"):
             monkeypatch.delenv(var)
-    for var in ("GRUND_INTERVAL", "NO_COLOR", "GRUNT_SSH"):
+    for var in ("GRUND_INTERVAL", "NO_COLOR", "GRUNT_SSH", "COLUMNS", "LINES"):
         monkeypatch.delenv(var, raising=False)
     assert os.path.realpath(os.path.expanduser("~")) != REAL_HOME
     yield

@@ -45,7 +45,9 @@ def _files() -> list[str]:
     for name in RUNTIME:
         path = os.path.join(TOP, name)
         if os.path.isdir(path):
-            out += [os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".py")]
+            for d, dirs, files in os.walk(path):
+                dirs[:] = sorted(x for x in dirs if x != "__pycache__")
+                out += [os.path.join(d, f) for f in sorted(files) if f.endswith(".py")]
         else:
             out.append(path)
     return out

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Install what the test suite needs when it is missing: a real OpenSSH server,
 # a real single-node Slurm (slurmctld, slurmd, munge), tmux (terminal checks),
-# pytest and vermin (the Python 3.8 check).
+# pytest, pytest-xdist (the fast tier on both cores) and vermin (the Python
+# version check).  With --python: only the Python packages (make check).
 # apt-get needs root; without root the ssh and Slurm tests skip themselves.
 set -euo pipefail
+pip_install() {
+  echo "install-deps: pip install $1"
+  python3 -m pip install -q "$1" || python3 -m pip install -q --break-system-packages "$1"
+}
+python3 -c 'import pytest' 2>/dev/null || pip_install pytest
+python3 -c 'import xdist' 2>/dev/null || pip_install pytest-xdist
+command -v vermin >/dev/null || pip_install vermin
+[ "${1:-}" = "--python" ] && exit 0
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
@@ -21,12 +30,4 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "install-deps: not root, cannot install ${need[*]}; those tests will be skipped" >&2
   fi
-fi
-if ! python3 -c 'import pytest' 2>/dev/null; then
-  echo "install-deps: pip install pytest"
-  python3 -m pip install -q pytest || python3 -m pip install -q --break-system-packages pytest
-fi
-if ! command -v vermin >/dev/null; then
-  echo "install-deps: pip install vermin"
-  python3 -m pip install -q vermin || python3 -m pip install -q --break-system-packages vermin
 fi

@@ -4,7 +4,12 @@ import os
 import re
 import shutil
 
+import pytest
+
 from fixture_core import GRUND, GRUNT, SERVER
+
+# whole-system runs of the executables: not in make check
+pytestmark = pytest.mark.system
 
 
 def ok(p):

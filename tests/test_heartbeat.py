@@ -8,7 +8,8 @@ import sys
 import time
 
 from fixture_core import SERVER, git
-from lib import __version__, daemon, heartbeat as H
+from lib import __version__, heartbeat as H
+from lib.server.project import ServedProject, Settings
 
 
 def _beat(core, **data) -> None:
@@ -67,7 +68,7 @@ def test_heartbeat_makes_no_commit_no_wakeup_and_no_trail(core, core_proj):
     core.grund()
     bare = core.bare("p")
     tip = git("rev-parse", "refs/heads/main", cwd=bare)
-    st = daemon.ProjectState(SERVER, "p")
+    st = ServedProject(Settings(SERVER, "", 600, 300), "p")
     sig = st.signature([])
     blobs: list[str] = []
     for n in range(5):

@@ -22,6 +22,9 @@ from lib import __version__
 
 CLEAN_PATH = "/usr/bin:/bin"
 
+# whole-system runs of the executables: not in make check
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture(scope="module")
 def installed():
@@ -152,7 +155,7 @@ def test_copied_files_are_a_complete_install(installed, tmp_path):
 
 
 def test_grund_log_rotates(core, monkeypatch):
-    from lib import daemon
+    from lib.server import grund as daemon
     monkeypatch.setattr(daemon, "LOG_BYTES", 400)
     for _ in range(8):
         core.grund("--once")   # two INFO lines each, into the file even with -q on stderr

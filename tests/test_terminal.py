@@ -6,20 +6,16 @@ line.  Without a tty none of it happens (in-process checks).
 """
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
 import subprocess
-import threading
 import time
 import uuid
 
 import pytest
 
-from fixture_core import GRUND, GRUNT, SERVER, wait_for
-
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+from fixture_core import GRUND, GRUNT, wait_for
 
 
 class Tmux:
@@ -63,6 +59,8 @@ class Tmux:
 
 @pytest.fixture
 def tty(core):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
     t = Tmux(core.tmp)
     yield t
     t.close()
@@ -133,31 +131,6 @@ def test_out_f_follows_a_running_job_until_it_ends(core, tty):
     assert screen.index("first line") < screen.index("second line") < screen.index("EXIT=0")
 
 
-def test_wait_blocks_until_the_jobs_end_and_fails_for_a_failed_one(core):
-    proj = core.project("p", grunter="async", run_sh="exit $1\n")
-    core.newproj("p")
-    core.start(GRUND, "--interval", "0.2")
-    core.mp.setenv("GRUNT_WAIT_POLL", "0.1")
-    good, bad = core.submit("0", m="ok", cwd=proj), core.submit("3", m="fails", cwd=proj)
-    released = []
-
-    def release():
-        for jid in (good, bad):
-            wait_for(lambda: os.path.exists(os.path.join(core.sjob(jid), "job.pid")), what="submit")
-        time.sleep(0.5)
-        released.append(time.monotonic())
-        for jid in (good, bad):
-            open(os.path.join(core.sjob(jid), "go"), "w").close()
-    t = threading.Thread(target=release)
-    t.start()
-    r = core.grunt("wait", good, cwd=proj)
-    t.join()
-    assert r.rc == 0 and released, r.err
-    assert r.out.splitlines()[1].startswith(good) and " Done " in r.out
-    r = core.grunt("wait", f"{good}..{bad[3:]}", cwd=proj)
-    assert r.rc == 1 and " Failed (3) " in r.out
-
-
 def test_progress_line_on_a_tty_during_a_slow_pull(core, core_proj, tty):
     _done_job(core, core_proj)
     slow = os.path.join(core.tmp, "slowbin")
@@ -176,27 +149,3 @@ def test_progress_line_on_a_tty_during_a_slow_pull(core, core_proj, tty):
     assert core.grunt("pull", cwd=core_proj).ok().err == ""
 
 
-def test_json_of_ls_and_status(core, core_proj):
-    jid = _done_job(core, core_proj, "x")
-    files = json.loads(core.grunt("ls", "--json", jid, cwd=core_proj).ok().out)
-    assert [sorted(f) for f in files] == [["files", "folder", "id"]]
-    assert files[0]["id"] == jid and files[0]["folder"] == "active"
-    names = {f["file"]: f for f in files[0]["files"]}
-    assert names["run.sh"]["size"] == os.path.getsize(os.path.join(core_proj, "run.sh"))
-    assert sorted(names["run.sh"]) == ["file", "modified", "size"]
-    jid2 = core.submit(m="pending", cwd=core_proj)
-    st = json.loads(core.grunt("status", "--json", cwd=core_proj).ok().out)
-    assert [(j["id"], j["status"]) for j in st] == [(jid2, "Pending")]
-    assert sorted(st[0]) == sorted(["id", "server", "folder", "status", "sched_id", "submit",
-                                    "start", "end", "args", "message", "exit_code"])
-    assert core.grunt("status", "--json", jid, cwd=core_proj).ok().out.startswith("[")
-
-
-def test_out_f_and_wait_refuse_bad_input(core, core_proj):
-    r = core.grunt("out", "-f", "1", "2", cwd=core_proj)
-    assert (r.rc, r.out, r.err) == (2, "", "grunt: error: out -f follows one job: grunt out -f <jobid>\n")
-    core.mp.setenv("GRUNT_WAIT_POLL", "soon")
-    r = core.grunt("wait", "1", cwd=core_proj)
-    assert (r.rc, r.err) == (2, "grunt: error: GRUNT_WAIT_POLL must be a number of seconds\n")
-    core.mp.delenv("GRUNT_WAIT_POLL")
-    assert core.grunt("wait", cwd=core_proj).ok().out == "no unfinished jobs\n"

@@ -1,0 +1,194 @@
+"""Acting on jobs: status, update, cancel, message, delete, archive, nuke, undelete,
+wait, queue.  Most send a ``grcmd.<cmd>`` file to grund (client/publish.py)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from argparse import Namespace
+
+from .. import jobs as J
+from ..client import links, onserver, publish
+from ..client.commits import commits
+from ..client.project import Project
+from ..errors import GruntError, UsageError
+from ..gruntlib import protocol as P
+from ..term import Progress
+from .common import Parser, say, warn
+from .jobtable import print_jobs
+
+WAIT_POLL = 5.0  # seconds between fetches while waiting (GRUNT_WAIT_POLL)
+
+
+def ids_json_args(p: Parser) -> None:
+    p.add_argument("--json", action="store_true")
+    p.add_argument("jobs", nargs="*")
+
+
+def status(a: Namespace) -> int:
+    with Project.here() as pr:
+        pr.sync()
+        found = pr.select(a.jobs, default=pr.unfinished)
+        if not found:
+            say("[]" if a.json else "no unfinished jobs")
+            return 0
+        publish.send_commands(pr, "status", found)
+        print_jobs(found, a.json)
+        if not a.json:
+            say(f"asked grund on {pr.server} to refresh {len(found)} job(s); see grunt jobs")
+    return 0
+
+
+def update_args(p: Parser) -> None:
+    p.add_argument("job", nargs="?")
+    p.add_argument("files", nargs="*")
+
+
+def update(a: Namespace) -> int:
+    for f in a.files:
+        if os.path.isabs(f) or ".." in f.split("/") or "\n" in f:
+            raise UsageError(f"result file must be a path inside the job: {f}")
+    with Project.here() as pr:
+        pr.sync()
+        found = pr.select([a.job]) if a.job else J.scan(pr.jobs, ("active",))
+        if not found:
+            say("no active jobs")
+            return 0
+        publish.send_commands(pr, "update", found, "".join(f + "\n" for f in a.files) or None)
+        for j in found:
+            links.link(pr, j)
+        say(f"asked grund on {pr.server} to copy results of {len(found)} job(s); "
+            "grunt pull fetches them into gresults/")
+    return 0
+
+
+def ids_args(p: Parser) -> None:
+    p.add_argument("jobs", nargs="*")
+
+
+def cancel(a: Namespace) -> int:
+    with Project.here() as pr:
+        pr.sync()
+        found = pr.select(a.jobs)
+        todo = [j for j in found if not j.finished]
+        for j in found:
+            if j not in todo:
+                warn(f"{j.id} is {j.status}: nothing to cancel")
+        publish.send_commands(pr, "cancel", todo)
+        if todo:
+            say(f"asked grund on {pr.server} to cancel {' '.join(j.id for j in todo)}")
+    return 0 if todo or not found else 1
+
+
+def message_args(p: Parser) -> None:
+    p.add_argument("job")
+    p.add_argument("text")
+
+
+def message(a: Namespace) -> int:
+    if not a.text.strip():
+        raise UsageError("the message is empty")
+    with Project.here() as pr:
+        pr.sync()
+        jid = pr.one(a.job, "message").id
+
+        def build():
+            job = pr.find(jid)
+            if job is None:
+                raise GruntError(f"{jid} is gone from the server")
+            P.write_atomic(os.path.join(job.path, P.MESSAGE), a.text.rstrip("\n") + "\n")
+            return [job.where.file(P.MESSAGE)], f"message {jid}"
+        publish.publish(pr, build)
+        say(f"{jid}: {a.text}")
+    return 0
+
+
+def _move(cmd: str, a: Namespace) -> int:
+    with Project.here() as pr:
+        pr.sync()
+        found = pr.select(a.jobs)
+        if cmd == "archive":
+            busy = [j for j in found if not j.finished]
+            if busy:
+                raise GruntError(f"{busy[0].id} is {busy[0].status}: archive takes finished jobs "
+                                 f"(cancel it first: grunt cancel {busy[0].id})")
+        publish.send_commands(pr, cmd, found)
+        say(f"asked grund on {pr.server} to {cmd} {' '.join(j.id for j in found)}")
+    return 0
+
+
+def delete(a: Namespace) -> int:
+    return _move("delete", a)
+
+
+def archive(a: Namespace) -> int:
+    return _move("archive", a)
+
+
+def nuke(a: Namespace) -> int:
+    return _move("nuke", a)
+
+
+def undelete(a: Namespace) -> int:
+    if not a.jobs:
+        raise UsageError("which job? give job ids (see: grunt help undelete)")
+    with Project.here() as pr:
+        pr.sync()
+        todo = []   # type: list[J.Job]
+        for word in a.jobs:
+            ids = J.parse_ids([word], pr.id_prefix())
+            for jid in ids:
+                job = pr.find(jid)
+                if job is None:
+                    if commits(pr.jobs, jid):
+                        raise GruntError(f"{jid} was nuked: it is gone for good and cannot be undeleted")
+                    if len(ids) == 1:
+                        raise GruntError(f"no such job in {pr.proj} on {pr.server}: {jid} was never used")
+                elif job.folder != "delete":
+                    raise GruntError(f"{jid} is not deleted (it is in {job.folder}/)")
+                elif job not in todo:
+                    todo.append(job)
+        if not todo:
+            raise GruntError(f"no deleted jobs among {' '.join(a.jobs)}")
+        publish.send_commands(pr, "undelete", todo)
+        say(f"asked grund on {pr.server} to undelete {' '.join(j.id for j in todo)}")
+    return 0
+
+
+def wait(a: Namespace) -> int:
+    try:
+        poll = float(os.environ.get("GRUNT_WAIT_POLL", WAIT_POLL))
+    except ValueError:
+        raise UsageError("GRUNT_WAIT_POLL must be a number of seconds") from None
+    with Project.here() as pr, Progress("wait") as prog:
+        pr.sync()
+        ids = [j.id for j in pr.select(a.jobs, default=pr.unfinished)]
+        if not ids:
+            say("no unfinished jobs")
+            return 0
+        while True:
+            found = {i: pr.find(i) for i in ids}
+            present = [j for j in found.values() if j is not None]
+            busy = [j for j in present if not j.finished]
+            if not busy:
+                break
+            prog.update(f"{len(busy)} of {len(ids)} job(s) not finished: "
+                        + ", ".join(f"{j.id} {j.status}" for j in busy[:3])
+                        + (" ..." if len(busy) > 3 else ""))
+            with pr.unlocked():
+                time.sleep(poll)
+            pr.sync()
+    gone = [i for i, j in found.items() if j is None]
+    if present:
+        print_jobs(present)
+    if gone:
+        warn(f"gone from the server meanwhile: {', '.join(gone)}")
+    bad = [j for j in present if j.status != J.DONE]
+    return 1 if bad or gone else 0
+
+
+def queue(a: Namespace) -> int:
+    with Project.here() as pr:
+        pr.sync()
+        sys.stdout.write(onserver.queue(pr))
+    return 0

@@ -1,0 +1,151 @@
+"""Looking at jobs: jobs, show, log, server-status."""
+from __future__ import annotations
+
+import json
+import time
+from argparse import Namespace
+
+from .. import git as G, heartbeat as H, jobs as J, pending
+from ..client import jobcache, provenance
+from ..client.commits import commits
+from ..client.project import Project
+from ..errors import GruntError, UsageError
+from ..gruntlib import protocol as P
+from ..term import table
+from .common import Parser, project, say, user, warn
+from .jobtable import print_jobs
+
+WHICH = ("active", "done", "archive", "delete", "all")
+
+
+def jobs_args(p: Parser) -> None:
+    p.add_argument("which", nargs="?", default="active", choices=WHICH)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--tree", action="store_true")
+    p.add_argument("--user", type=user)
+
+
+def jobs(a: Namespace) -> int:
+    with project(a, share=False) as pr:
+        pr.sync()
+        folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
+        found = jobcache.scan(pr.jobs, folders)
+        if a.which == "done":
+            found = [j for j in found if j.finished]
+        print_jobs(found, a.json, tree=a.tree)
+        if a.user is None:
+            _check_heartbeat(pr, found)
+    return 0
+
+
+def _check_heartbeat(pr: Project, found: "list[J.Job]") -> None:
+    """Warn when grund has not been seen for a while (its heartbeat came with the fetch)."""
+    hb = H.read(pr.jobs)
+    if hb is not None:
+        if H.age(hb) > H.STALE:
+            warn(f"grund on {pr.server} was last seen {H.describe_age(H.age(hb))} "
+                 f"({hb.get('time', '?')}): is it running? (grunt server-status)")
+        return
+
+    def waited(job: J.Job) -> float:
+        ts = P.parse_ts(job.submit)
+        return time.time() - ts.timestamp() if ts else 0.0
+    waiting = [j for j in found if j.status == J.PENDING and not j.sched_id and waited(j) > H.STALE]
+    if waiting:
+        warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
+             "for it: is it running? (grunt server-status)")
+
+
+def one_job_args(p: Parser) -> None:
+    p.add_argument("job")
+    p.add_argument("--user", type=user)
+
+
+def show(a: Namespace) -> int:
+    with project(a, share=False) as pr:
+        pr.sync()
+        j = pr.one(a.job, "show")
+        state = j.status + (f" (exit {j.exit_code})" if j.exit_code is not None else "")
+        if j.detail and not j.finished:
+            state += f", scheduler: {j.detail}"
+        msg = j.message.splitlines() or [""]
+        rows = [("job", f"{j.id} ({j.folder})"), ("message", msg[0]),
+                *(("", ln) for ln in msg[1:]),
+                ("args", " ".join(j.args) if j.args else "(none)"), ("state", state),
+                ("server", j.server), ("scheduler id", j.sched_id or "-"),
+                ("submit", j.submit or "-"), ("start", j.start or "-"), ("end", j.end or "-")]
+        if j.parent:
+            rows.append(("resubmit of", j.parent))
+        rows += provenance.describe(j.path)
+        width = max(len(k) for k, _ in rows)
+        for k, v in rows:
+            say(f"{k:<{width}}  {v}".rstrip())
+    return 0
+
+
+def log(a: Namespace) -> int:
+    with project(a) as pr:
+        pr.sync()
+        pr.sync(pr.results)
+        ids = J.parse_ids([a.job], pr.id_prefix())
+        if len(ids) != 1:
+            raise UsageError("log takes one job id, not a range")
+        jid = ids[0]
+        found = [(c, "jobs") for c in commits(pr.jobs, jid)]
+        found += [(c, "results") for c in commits(pr.results, jid)]
+        if not found:
+            raise GruntError(f"no such job in {pr.proj} on {pr.server}: {jid} was never used")
+        found.sort(key=lambda x: x[0][0])
+        rows = [[date, short, repo, author, subject]
+                for (_, date, short, author, subject), repo in found]
+        say(table(["TIME", "COMMIT", "REPO", "BY", "WHAT"], rows))
+    return 0
+
+
+def json_args(p: Parser) -> None:
+    p.add_argument("--json", action="store_true")
+
+
+def server_status(a: Namespace) -> int:
+    with Project.here(share=False) as pr:
+        pr.sync()
+        hb = H.read(pr.jobs) or {}
+        try:
+            pending_cmds = []
+            for _, path in pending.pending_commands(pr.jobs, hb.get("cursor"), pr.server, pr.proj):
+                where, cmd = P.parse_command(path)
+                pending_cmds.append(f"{cmd} {where.jobid}")
+        except G.GitError:  # a cursor this copy does not know
+            pending_cmds = None
+        unfinished = len(pr.unfinished())
+    age = H.age(hb) if hb else None
+    info = {"server": pr.server, "project": pr.proj, "seen": hb.get("time"),
+            "age": None if age is None else int(age), "version": hb.get("version"),
+            "pid": hb.get("pid"), "host": hb.get("host"), "pending": pending_cmds,
+            "unfinished": unfinished}
+    if a.json:
+        print(json.dumps(info, indent=1))
+    else:
+        _say_status(info, hb, age)
+    if not hb or age > H.STALE:
+        if not a.json:
+            warn(f"grund on {pr.server} is not running, or not for this project: start it there "
+                 f"with grund --cron (see the crontab line in the README)")
+        return 1
+    return 0
+
+
+def _say_status(info: dict, hb: dict, age: "float | None") -> None:
+    say(f"server      {info['server']} (project {info['project']})")
+    if hb:
+        say(f"grund       {hb.get('version', '?')}, pid {hb.get('pid', '?')} on {hb.get('host', '?')}")
+        say(f"last seen   {hb.get('time', '?')} ({H.describe_age(age)})")
+    else:
+        say("grund       never seen (no heartbeat yet)")
+    pend = info["pending"]
+    if pend is None:
+        say("pending     unknown (grund's position is not in this copy)")
+    else:
+        say(f"pending     {len(pend)} command(s) not yet processed"
+            + (f": {', '.join(pend[:5])}{' ...' if len(pend) > 5 else ''}" if pend else ""))
+    say(f"unfinished  {info['unfinished']} job(s)")

@@ -1,0 +1,218 @@
+"""The client's side of a project: its checkout, its copies of the two repositories,
+the server it talks to, and the jobs in them.
+
+``~/grunt/wc/<server>/<proj>/`` holds the jobs and results working copies, the
+remote spec and a lock: one grunt command at a time per project.  Every
+command starts from the server's state (``sync``: fetch, then move to it).
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from .. import config, git as G, heartbeat as H, jobs as J
+from ..errors import GruntError, UsageError
+from ..gruntlib import protocol as P
+from . import snapshot
+from .remote import Remote
+
+
+def find_projdir(cwd: str) -> str:
+    """The top of the git checkout holding ``cwd``."""
+    try:
+        top = G.out("rev-parse", "--show-toplevel", cwd=cwd)
+    except G.GitError:
+        raise GruntError(f"not a git checkout: {cwd} (grunt works in a project under git)") from None
+    return top
+
+
+def _same_commit(wc: str) -> bool:
+    """HEAD is already the fetched tip (one rev-parse; the index of 5,000 jobs is not touched)."""
+    heads = G.out("rev-parse", "HEAD", f"origin/{P.BRANCH}", cwd=wc).split()
+    return len(heads) == 2 and heads[0] == heads[1]
+
+
+class Project:
+    """A project as the client sees it: name, server, working copies, remote."""
+
+    read_only = False
+
+    def __init__(self, projdir: str, proj: str, server: str, share: bool = True):
+        """``share=False`` for commands that only fetch once (jobs, out, ls, diff):
+        one plain connection is cheaper than starting a shared one."""
+        self.projdir = projdir
+        self.proj = proj
+        self.server = server
+        self.base = config.client_proj_dir(server, proj)
+        self.jobs = os.path.join(self.base, "jobs")
+        self.results = os.path.join(self.base, "results")
+        spec = config.read_first_line(os.path.join(self.base, "remote"))
+        if not spec or not os.path.isdir(os.path.join(self.jobs, ".git")):
+            raise GruntError(f"project {proj} is not set up for server {server}: "
+                             f"run grunt newproj {proj} <remote>")
+        self._take_lock()
+        for wc in (self.jobs, self.results):
+            G.remove_stale_locks(wc)
+        snapshot.ensure_sparse(self.jobs)
+        self.remote = Remote(spec, server, share)
+        self.share = share
+        self._warned = False
+
+    def _take_lock(self) -> None:
+        # one grunt command at a time per working copy: a second one (a sweep
+        # submitted with `&`) waits instead of failing on git's index.lock
+        self._lock = open(os.path.join(self.base, "lock"), "a")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        # our git children inherit the lock: a grunt killed with -9 keeps it
+        # until they end, so any *.lock file seen now is a dead git's
+        G.INHERIT_FDS = (self._lock.fileno(),)
+
+    @classmethod
+    def here(cls, cwd: "str | None" = None, share: bool = True) -> "Project":
+        """The project of the checkout holding ``cwd``."""
+        projdir = find_projdir(cwd or os.getcwd())
+        return cls(projdir, config.project_name(projdir), config.project_server(projdir), share)
+
+    @contextmanager
+    def unlocked(self) -> Iterator[None]:
+        """Let other grunt commands of this project run meanwhile (a long wait)."""
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+
+    def close(self) -> None:
+        self.remote.close()
+        G.INHERIT_FDS = ()
+        self._lock.close()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- syncing ---------------------------------------------------------
+    def sync(self, wc: "str | None" = None) -> None:
+        """Start from the server's state: fetch, then move to it."""
+        wc = wc or self.jobs
+        # no submodules here: without the option, a fetch reads the index of
+        # every job's files (and sweeps the sparse copy) to look for them
+        if wc == self.jobs:
+            # grund's heartbeat and its word on trouble (P.PROBLEM_REF) come along
+            self.remote.git("fetch", "-q", "--prune", "--no-recurse-submodules", "origin",
+                            *H.FETCH_REFSPECS, cwd=wc, proj=self.proj)
+            self._warn_problem(wc)
+        else:
+            self.remote.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=wc,
+                            proj=self.proj)
+        building = P.state_file(wc, P.BUILDING)
+        if not self.share and not os.path.exists(building) and _same_commit(wc):
+            return   # a read-only command and nothing new: no index rewrite
+        G.git("reset", "-q", "--hard", f"origin/{P.BRANCH}", cwd=wc)
+        # what a grunt killed in the middle wrote (a half-built job would burn its id)
+        G.git("clean", "-q", "-fdx", cwd=wc)
+        if os.path.exists(building):
+            os.unlink(building)
+
+    def _warn_problem(self, wc: str) -> None:
+        """Show what grund on the server reported (once per command)."""
+        ref = os.path.join(wc, ".git", *P.PROBLEM_REF.split("/"))
+        if self._warned or not os.path.exists(ref):
+            return
+        self._warned = True
+        text = G.out("cat-file", "blob", P.PROBLEM_REF, cwd=wc)
+        print(f"grunt: warning: {self.server}: {text}", file=sys.stderr, flush=True)
+
+    # -- jobs ------------------------------------------------------------
+    def id_prefix(self) -> str:
+        """The prefix a bare job number stands for (``12`` = ``<prefix>000012``)."""
+        return config.prefix()
+
+    def find(self, jobid: str) -> "J.Job | None":
+        if not P.is_job_id(jobid):
+            return None
+        where = P.locate(self.jobs, jobid, self.proj)
+        return J.load(self.jobs, where) if where else None
+
+    def select(self, words: "list[str]",
+               default: "Callable[[], list[J.Job]] | None" = None) -> "list[J.Job]":
+        """Jobs named by id expressions; ids missing from a range are skipped."""
+        if not words:
+            if default is None:
+                raise UsageError("which job? give job ids, e.g. 12 or abc000011..22")
+            return default()
+        prefix = self.id_prefix()
+        found, missing = [], []
+        for word in words:
+            ids = J.parse_ids([word], prefix)
+            got = [j for j in (self.find(i) for i in ids) if j is not None]
+            if not got and len(ids) == 1:
+                missing.append(ids[0])
+            elif not got:
+                missing.append(word)
+            found.extend(j for j in got if j.id not in {f.id for f in found})
+        if missing:
+            raise GruntError(f"no such job in {self.proj} on {self.server}: {', '.join(missing)}")
+        return found
+
+    def one(self, word: str, cmd: str) -> J.Job:
+        """The one job ``word`` names (not a range)."""
+        jobs = self.select([word])
+        if len(jobs) != 1:
+            raise UsageError(f"{cmd} takes one job id")
+        return jobs[0]
+
+    def unfinished(self) -> "list[J.Job]":
+        """The active jobs that have not finished."""
+        return [j for j in J.scan(self.jobs, ("active",)) if not j.finished]
+
+    def results_dir(self, job: J.Job) -> str:
+        return job.where.under(self.results)
+
+
+def set_up(proj: str, spec: str, server: str) -> None:
+    """The client's copies of project ``proj`` on ``server`` reached through ``spec``:
+    made, or brought up to date (safe to run again).  A set-up that fails leaves nothing."""
+    base = config.client_proj_dir(server, proj)
+    with Remote(spec, server) as r:  # checks the spec
+        config.private(base)
+        try:
+            for kind in config.KINDS:
+                _clone(r, proj, server, os.path.join(base, kind), kind)
+        except GruntError:
+            if not os.listdir(base):  # leave no trace of a set-up that failed
+                os.rmdir(base)
+            raise
+    P.write_atomic(os.path.join(base, "remote"), spec + "\n")
+
+
+def _clone(r: Remote, proj: str, server: str, wc: str, kind: str) -> None:
+    url = r.url(config.bare_relpath(server, proj, kind))
+    if os.path.isdir(os.path.join(wc, ".git")):
+        G.git("remote", "set-url", "origin", url, cwd=wc)
+        if kind == "jobs":
+            snapshot.ensure_sparse(wc)
+        r.git("fetch", "-q", "origin", cwd=wc, proj=proj)
+        G.git("reset", "-q", "--hard", f"origin/{P.BRANCH}", cwd=wc)
+        return
+    tmp = wc + ".new"
+    shutil.rmtree(tmp, ignore_errors=True)  # left by an interrupted set-up
+    G.init(tmp, P.BRANCH)
+    config.private(tmp)
+    G.git("remote", "add", "origin", url, cwd=tmp)
+    if kind == "jobs":
+        snapshot.ensure_sparse(tmp)
+    try:
+        r.git("fetch", "-q", "origin", cwd=tmp, proj=proj)
+    except GruntError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    G.git("reset", "-q", "--hard", f"origin/{P.BRANCH}", cwd=tmp)
+    G.git("branch", "-q", "--set-upstream-to", f"origin/{P.BRANCH}", cwd=tmp)
+    os.replace(tmp, wc)

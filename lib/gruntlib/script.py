@@ -1,0 +1,70 @@
+"""The job's shell script: it records its own start, end and exit code.
+
+Shared by the engines: Slurm puts ``#SBATCH`` lines at its top (job.sbatch),
+the local engine runs it as it is (job.sh).
+"""
+from __future__ import annotations
+
+import shlex
+from typing import Sequence
+
+from . import protocol
+from .jobdir import JobDir
+
+
+def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
+    """The job's shell script: records its own start, end and exit code.
+
+    ``header`` lines (``#SBATCH ...``) go right after the shebang.  The
+    ``prepare`` lines run in the same shell as the command, so what they set
+    (``module load``, ``export``) holds for it.  The program
+    runs in the background so that a SIGTERM (scancel, time limit, local
+    cancel) reaches the trap at once; the trap passes it on, waits, and records
+    the exit code (128+N for a signal).  After each record the script touches
+    the jobs working copy's change marker and pokes grund's FIFO; opening the
+    FIFO read-write never blocks, and a missing FIFO (grund down) is skipped.
+    """
+    array = conf.get("array") is not None
+    command = conf["command"]
+    if not isinstance(command, str):
+        command = " ".join(map(shlex.quote, command))
+    run = " ".join([command, *map(shlex.quote, job.args())])
+    prepare = conf["prepare"].strip("\n")
+    q = shlex.quote
+    lines = [
+        "#!/bin/sh",
+        *header,
+        f"# grunt job {job.jobid}: this script records {protocol.START}, {protocol.END} and "
+        f"{protocol.EXITCODE} itself" + (" (job.<task>.* for each array task)" if array else ""),
+        f"J={q(job.path)}",
+        f"M={q(protocol.changed_marker(job.path))}",
+        f"F={q(protocol.fifo_path(job.path))}",
+        'P="job.${SLURM_ARRAY_TASK_ID}."' if array else "P=job.",
+        "ts() { date -u '+%Y-%m-%d %H:%M:%S UTC'; }",
+        'put() { printf \'%s\\n\' "$2" >"$J/.$1.$$" && mv -f "$J/.$1.$$" "$J/$1"; }',
+        'poke() { touch "$M" 2>/dev/null; [ -p "$F" ] && { printf x 1<>"$F"; } 2>/dev/null; return 0; }',
+        "finish() { trap '' TERM; put \"${P}exitcode\" \"$1\"; put \"${P}end\" \"$(ts)\"; poke; exit \"$1\"; }",
+        "# SIGTERM: pass it on and record what the program returns.  $? is its status",
+        "# when the wait had already returned; a second SIGTERM only interrupts the wait.",
+        "stop() {",
+        "  code=$?; trap 'kill -TERM \"$child\" 2>/dev/null' TERM",
+        '  [ -n "$child" ] || finish 143',
+        '  kill -TERM "$child" 2>/dev/null',
+        '  while kill -0 "$child" 2>/dev/null; do wait "$child"; code=$?; done',
+        '  finish "$code"',
+        "}",
+        "child=",
+        "trap stop TERM",
+        'put "${P}start" "$(ts)"',
+        *(['[ -e "$J/job.start" ] || put job.start "$(ts)"'] if array else []),
+        "poke",
+        'cd "$J" || finish 1',
+    ]
+    if prepare and array:
+        # Tasks of an array share the directory: one prepare (a build) at a
+        # time; flock's lock goes with fd 9, so a killed task cannot leave it.
+        lines += ["{ flock 9 2>/dev/null", prepare, '} 9>"$J/.job.prepare.lock" &&']
+    elif prepare:
+        lines += ["{", prepare, "} &&"]
+    lines += [f"{run} &", "child=$!", 'wait "$child"', "finish $?", ""]
+    return "\n".join(lines)

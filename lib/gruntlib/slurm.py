@@ -1,0 +1,390 @@
+"""The Slurm engine: job.sbatch and sbatch, status from one squeue a round, scancel.
+
+Where a job's state comes from, in order:
+
+1. The job's own files.  The batch script (``script.job_script``) writes
+   job.start, job.end and job.exitcode itself; a unit (the job, or one array
+   task) whose status is final and whose end is recorded is not asked about
+   again.
+2. One ``squeue -t all -u USER`` for all the user's jobs, kept a few seconds in
+   the jobs working copy's .git directory, so that every ``status`` of one
+   grund round shares it.  A snapshot older than the job's own latest file is
+   not trusted for that job (it may predate the submission or the end).
+3. ``scontrol show job`` for the exit code of a unit that the scheduler ended
+   before its script could record one (SIGKILL after the time limit, OOM).
+4. Once MinJobAge has passed, squeue no longer knows the job: ``sacct``
+   (needs slurmdbd), else the jobcomp text file (JobCompType=jobcomp/filetxt)
+   read directly, because ``sacct -c`` fails for ordinary users and does not
+   understand arrays.  Its exit codes are right for COMPLETED and FAILED only
+   (CANCELLED and TIMEOUT always say 0:0).
+"""
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import subprocess
+import sys
+import time
+from typing import BinaryIO, Iterator, NamedTuple
+
+from . import protocol, states
+from .jobdir import JobDir, Outcome, RunnerError, ended
+from .script import job_script
+from .settings import SBATCH_OPTIONS
+
+# Long enough for one grund round over a project's jobs, and well below any
+# MinJobAge: a cached RUNNING must not hide an end until Slurm purges the job.
+CACHE_SECONDS = 3.0
+SQUEUE_FORMAT = "%F|%K|%A|%T|%e|%r"
+SUBMITTED_RE = re.compile(r"Submitted batch job (\d+)")
+EXITCODE_RE = re.compile(r"(?:^|\s)ExitCode=(\d+):(\d+)")
+JOBCOMP_FIELD_RE = re.compile(r"(?:^| )(JobId|JobState|EndTime|ExitCode|ArrayJobId|ArrayTaskId)=(\S*)")
+JOBCOMP_SCAN_LIMIT = 64 << 20      # bytes read from the end of the jobcomp file
+JOBCOMP_CHUNK = 1 << 16
+
+# squeue states outside job.status's vocabulary: the state written instead; the
+# original becomes the reason.
+_STATE_MAP = {
+    "CONFIGURING": "PENDING", "REQUEUED": "PENDING", "REQUEUE_HOLD": "PENDING",
+    "REQUEUE_FED": "PENDING", "RESV_DEL_HOLD": "PENDING", "SUSPENDED": "RUNNING",
+    "STOPPED": "RUNNING", "RESIZING": "RUNNING", "SIGNALING": "RUNNING",
+    "STAGE_OUT": "COMPLETING", "SPECIAL_EXIT": "FAILED", "REVOKED": "CANCELLED",
+}
+
+
+def _user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _run(argv: list[str], cwd: str | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                              errors="replace", stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise RunnerError(f"{argv[0]} not found on PATH (is this a Slurm cluster?)") from None
+
+
+def _message(p: subprocess.CompletedProcess) -> str:
+    return (p.stderr.strip() or p.stdout.strip()
+            or f"{p.args[0]} exited with status {p.returncode}")
+
+
+def _exitcode(code: str, signal: str) -> int:
+    """Slurm's ``code:signal`` as one exit code: 128+N when killed by signal N."""
+    return 128 + int(signal) if int(signal) else int(code)
+
+
+def _timestamp(slurm_time: str) -> str | None:
+    """Slurm's local ``2024-05-01T12:00:00`` as a protocol timestamp (UTC)."""
+    try:
+        epoch = time.mktime(time.strptime(slurm_time, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+    return time.strftime(protocol.TS_FORMAT, time.gmtime(epoch))
+
+
+def sbatch_header(job: JobDir, conf: dict) -> list[str]:
+    array = conf["array"] is not None
+    lines = [f"--job-name={job.jobid}", f"--output={'job.%a.out' if array else 'job.out'}"]
+    lines += [f"{opt}={conf[name]}" for name, opt in SBATCH_OPTIONS if conf[name] is not None]
+    if array:
+        lines.append(f"--array={conf['array']}")
+    lines += [line.strip() for line in conf["sbatch"]]
+    return [line if line.startswith("#SBATCH") else f"#SBATCH {line}" for line in lines]
+
+
+def _submitted(job: JobDir) -> str | None:
+    """The Slurm id of this job if it is already in the queue, else None.
+
+    Matched by job name (the grunt job id) *and* working directory, since two
+    projects can have jobs with the same grunt id.
+    """
+    p = _run(["squeue", "-h", "-t", "all", "-u", _user(), "-n", job.jobid, "-o", "%F|%Z"])
+    if p.returncode != 0:
+        print(f"grunter: warning: cannot look for the job in the queue: {_message(p)}",
+              file=sys.stderr)
+        return None
+    here = os.path.realpath(job.path)
+    for line in p.stdout.splitlines():
+        slurmid, _, workdir = line.partition("|")
+        if slurmid.isdigit() and os.path.realpath(workdir) == here:
+            return slurmid
+    return None
+
+
+def _recorded(job: JobDir, slurmid: str, conf: dict) -> None:
+    if conf["array"] is not None:
+        job.write(protocol.ARRAY, conf["array"])
+    job.write(protocol.SLURMID, slurmid)
+    job.write(protocol.STATUS, "PENDING")
+    _drop_cache(job)
+
+
+def submit(job: JobDir, conf: dict) -> int:
+    """Write job.sbatch and submit it, exactly once.
+
+    A job already in the queue under this name and directory (grund crashed
+    between sbatch and recording the id) is recorded instead of submitted
+    again; so is one whose script has already started.  A rejected job gets
+    job.error (sbatch's message) and job.status FAILED, and the exit code is 1.
+    """
+    if job.has(protocol.SLURMID):
+        print(f"grunter: already submitted as Slurm job {job.read(protocol.SLURMID)}", file=sys.stderr)
+        return 0
+    if job.has(protocol.ERROR):
+        raise RunnerError(f"the submission failed before: {job.read(protocol.ERROR)}")
+    if job.submitted():
+        print("grunter: the job has already started; not submitting it again", file=sys.stderr)
+        return 0
+    job.write(protocol.SBATCH, job_script(job, conf, sbatch_header(job, conf)))
+    slurmid = _submitted(job)
+    if slurmid:
+        _recorded(job, slurmid, conf)
+        print(f"found Slurm job {slurmid} already submitted for {job.jobid}")
+        return 0
+    p = _run(["sbatch", f"--chdir={job.path}", protocol.SBATCH], cwd=job.path)
+    m = SUBMITTED_RE.search(p.stdout)
+    slurmid = m.group(1) if m else (_submitted(job) if p.returncode == 0 else None)
+    if p.returncode != 0 or not slurmid:
+        message = _message(p) if p.returncode != 0 else (
+            f"no 'Submitted batch job N' in sbatch's output: {p.stdout.strip()!r}")
+        job.fail(message)
+        raise RunnerError(f"sbatch failed: {message.splitlines()[0]}")
+    _recorded(job, slurmid, conf)
+    print(f"Submitted batch job {slurmid}")
+    return 0
+
+
+class Row(NamedTuple):
+    """One line of the squeue snapshot: one job, or one array task."""
+
+    state: str
+    reason: str
+    end: str
+
+
+def _cache_path(job: JobDir) -> str | None:
+    path = protocol.state_file(protocol.JobPath.top_of(job.path), protocol.SQUEUE_CACHE)
+    return path if os.path.isdir(os.path.dirname(path)) else None
+
+
+def _drop_cache(job: JobDir) -> None:
+    path = _cache_path(job)
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _files_changed(job: JobDir) -> float:
+    """When the job's own files last changed (output files excepted)."""
+    latest = 0.0
+    with os.scandir(job.path) as it:
+        for e in it:
+            if e.name.startswith("job.") and not e.name.endswith(".out"):
+                try:
+                    latest = max(latest, e.stat(follow_symlinks=False).st_mtime)
+                except FileNotFoundError:
+                    pass
+    return latest
+
+
+def _squeue_text(job: JobDir) -> str:
+    """squeue's lines for all the user's jobs, from the project's cache when fresh."""
+    path = _cache_path(job)
+    now = time.time()
+    if path:
+        text = protocol.read_text(path)
+        if text:
+            stamp, _, rest = text.partition("\n")
+            try:
+                taken = float(stamp)
+            except ValueError:
+                taken = 0.0
+            if 0 <= now - taken < CACHE_SECONDS and taken > _files_changed(job):
+                return rest
+    p = _run(["squeue", "-h", "-r", "-t", "all", "-u", _user(), "-o", SQUEUE_FORMAT])
+    if p.returncode != 0:
+        raise RunnerError(f"squeue failed: {_message(p)}")
+    if path:
+        try:
+            protocol.write_atomic(path, f"{now}\n{p.stdout}")
+        except OSError:
+            pass
+    return p.stdout
+
+
+def _snapshot(job: JobDir) -> dict[tuple[str, int | None], Row]:
+    rows = {}
+    for line in _squeue_text(job).splitlines():
+        parts = line.split("|", 5)
+        if len(parts) == 6 and parts[0].isdigit():
+            master, task, _raw, state, end, reason = parts
+            key = (master, int(task) if task.isdigit() else None)
+            rows[key] = Row(state, reason, end)
+    return rows
+
+
+def _outcome(row: Row) -> Outcome:
+    state, reason = row.state, row.reason
+    if state in _STATE_MAP:
+        state, reason = _STATE_MAP[state], state
+    elif reason == "None" or state in ("COMPLETED", "CANCELLED", "RUNNING", "COMPLETING"):
+        reason = ""     # e.g. a cancelled job keeps the reason it was pending for
+    end = _timestamp(row.end) if state in states.FINAL else None
+    return Outcome(state, reason, None, end)
+
+
+def _scontrol_exitcode(jobid: str) -> int | None:
+    p = _run(["scontrol", "show", "job", jobid])
+    m = EXITCODE_RE.search(p.stdout) if p.returncode == 0 else None
+    return _exitcode(*m.groups()) if m else None
+
+
+def _sacct(slurmid: str) -> dict[int | None, Outcome] | None:
+    """Outcomes from Slurm's accounting database; None when there is none."""
+    p = _run(["sacct", "-n", "-P", "-X", "-j", slurmid, "-o", "JobID,State,ExitCode,End"])
+    if p.returncode != 0:
+        return None
+    found: dict[int | None, Outcome] = {}
+    for line in p.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) != 4:
+            continue
+        jobid, state, code, end = parts
+        master, _, task = jobid.partition("_")
+        state = state.split()[0] if state.strip() else ""
+        if master != slurmid or (task and not task.isdigit()) or state not in states.FINAL:
+            continue
+        sig = code.partition(":")
+        exitcode = _exitcode(sig[0], sig[2] or "0") if sig[0].isdigit() else None
+        found[int(task) if task else None] = Outcome(state, "", exitcode, _timestamp(end))
+    return found or None
+
+
+def _jobcomp_file() -> str | None:
+    p = _run(["scontrol", "show", "config"])
+    conf = dict(re.findall(r"^(\w+)\s*=\s*(.*?)\s*$", p.stdout, re.M)) if p.returncode == 0 else {}
+    if conf.get("JobCompType") == "jobcomp/filetxt" and conf.get("JobCompLoc"):
+        return conf["JobCompLoc"]
+    return None
+
+
+def _lines_backwards(f: BinaryIO, limit: int) -> Iterator[bytes]:
+    """A file's lines from the last one back, reading at most ``limit`` bytes."""
+    pos = f.seek(0, os.SEEK_END)
+    stop = max(0, pos - limit)
+    tail = b""
+    while pos > stop:
+        step = min(JOBCOMP_CHUNK, pos - stop)
+        pos -= step
+        f.seek(pos)
+        lines = (f.read(step) + tail).split(b"\n")
+        tail = lines.pop(0)         # maybe a part: the next chunk completes it
+        yield from reversed(lines)
+    if stop == 0:
+        yield tail
+
+
+def _jobcomp(slurmid: str, units: list[int | None]) -> dict[int | None, Outcome]:
+    """Outcomes from the jobcomp text file, newest first.
+
+    A line is ``Key=Value`` pairs for one finished job; an array task carries
+    ``ArrayJobId``/``ArrayTaskId`` (its JobId is a raw id of its own).
+    """
+    path = _jobcomp_file()
+    found: dict[int | None, Outcome] = {}
+    try:
+        f = open(path, "rb") if path else None
+    except OSError:
+        f = None
+    if f is None:
+        return found
+    with f:
+        for line in _lines_backwards(f, JOBCOMP_SCAN_LIMIT):
+            rec = dict(JOBCOMP_FIELD_RE.findall(line.decode("utf-8", "replace")))
+            if rec.get("ArrayJobId") == slurmid and rec.get("ArrayTaskId", "").isdigit():
+                unit: int | None = int(rec["ArrayTaskId"])
+            elif rec.get("JobId") == slurmid and "ArrayJobId" not in rec:
+                unit = None
+            else:
+                continue
+            state = rec.get("JobState", "")
+            if unit in found or unit not in units or state not in states.FINAL:
+                continue
+            code = re.match(r"(\d+):(\d+)$", rec.get("ExitCode", ""))
+            exitcode = _exitcode(*code.groups()) if code and state in ("COMPLETED", "FAILED") else None
+            found[unit] = Outcome(state, "", exitcode, _timestamp(rec.get("EndTime", "")))
+            if len(found) == len(units):
+                break
+    return found
+
+
+def _from_files(job: JobDir, unit: int | None) -> Outcome:
+    """What the job's own files say, when Slurm has nothing left to tell."""
+    if job.has(protocol.CANCELED) and not job.has(protocol.task_file(unit, "end")):
+        return Outcome("CANCELLED")
+    return ended(job, unit) or Outcome("FAILED", "unknown to Slurm and no exit code recorded")
+
+
+def status(job: JobDir, conf: dict) -> int:
+    """Update job.status (and the units' files) from the scheduler; print it."""
+    slurmid = job.read(protocol.SLURMID)
+    if slurmid:
+        units = [u for u in job.units() if not job.settled(u)]
+        rows = _snapshot(job) if units else {}
+        gone = []
+        for unit in units:
+            row = rows.get((slurmid, unit))
+            if row is None:
+                gone.append(unit)
+                continue
+            outcome = _outcome(row)
+            if (outcome.state in states.FINAL and job.exitcode(unit) is None
+                    and job.has(protocol.task_file(unit, "start"))):
+                outcome.exitcode = _scontrol_exitcode(slurmid if unit is None else f"{slurmid}_{unit}")
+            job.record(unit, outcome)
+        if gone:
+            known = _sacct(slurmid) or _jobcomp(slurmid, gone)
+            for unit in gone:
+                job.record(unit, known.get(unit) or _from_files(job, unit))
+        job.summarize()
+    job.print_status()
+    return 0
+
+
+def cancel(job: JobDir, conf: dict) -> int:
+    slurmid = job.read(protocol.SLURMID)
+    if not slurmid:
+        if job.has(protocol.ERROR):
+            print("grunter: nothing to cancel: the submission failed", file=sys.stderr)
+            return 0
+        job.write(protocol.CANCELED, protocol.now_ts())
+        job.write(protocol.STATUS, "CANCELLED")
+        return 0
+    if job.all_settled():
+        print(f"grunter: job {job.jobid} has already ended", file=sys.stderr)
+        return 0
+    job.write(protocol.CANCELED, protocol.now_ts())     # before: see jobdir.ended
+    p = _run(["scancel", slurmid])
+    if p.returncode != 0:
+        os.unlink(job.file(protocol.CANCELED))
+        raise RunnerError(f"scancel failed: {_message(p)}")
+    _drop_cache(job)
+    print(f"cancelled Slurm job {slurmid}")
+    return 0
+
+
+def queue(job: JobDir, conf: dict) -> int:
+    """The user's queue and the partition, as squeue and sinfo show them."""
+    rc = 0
+    sinfo = ["sinfo"] + (["-p", str(conf["partition"])] if conf.get("partition") else [])
+    for argv in (["squeue", "-u", _user()], sinfo):
+        p = _run(argv)
+        sys.stdout.write(p.stdout)
+        if p.returncode != 0:
+            print(f"grunter: error: {argv[0]} failed: {_message(p)}", file=sys.stderr)
+            rc = 1
+    return rc

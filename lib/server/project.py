@@ -1,0 +1,366 @@
+"""One project as grund serves it: what it remembers between rounds, and one round.
+
+A round of a project, when anything changed (``serve``):
+
+1. fetch the bare jobs repo and merge it into grund's working copy;
+2. run the commands of the work list, exactly once each (cursor.py);
+3. every ``--refresh`` seconds, ask the scheduler about unfinished jobs;
+4. commit the job files running jobs wrote, copy the results of jobs that ended;
+5. push both working copies, and write the heartbeat.
+
+Idle cost: a few ``stat`` calls and file reads (``signature``), no git process.
+"""
+from __future__ import annotations
+
+import errno
+import glob
+import json
+import logging
+import os
+import socket
+import time
+from typing import Callable, NamedTuple
+
+from .. import __version__, config, git as G, heartbeat as H, pending
+from ..errors import GruntError
+from ..gruntlib import protocol as P
+from ..gruntlib.jobdir import JobDir
+from ..gruntlib.states import FINISHED
+from . import commands, repos
+from .cursor import MAX_TRIES, Attempt, Cursor
+from .grunter import run_grunter
+from .results import copy_results
+from .workcopy import WorkCopy
+
+log = logging.getLogger("grund")
+
+ROOM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+ROOM_WORDS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
+              "Permission denied")
+
+
+class Settings(NamedTuple):
+    """What every project of one grund shares."""
+
+    server: str
+    runtime: str            # where gruntlib is installed
+    grunter_timeout: float  # seconds a grunter.py call may take
+    refresh_every: float    # seconds between status checks of unfinished jobs
+
+
+def no_room(e: BaseException) -> str:
+    """Why grund could not write (out of space, quota, read-only, no permission), or ""."""
+    if isinstance(e, OSError) and e.errno in ROOM_ERRNOS:
+        return os.strerror(e.errno).lower()
+    if isinstance(e, G.GitError):
+        return next((w.lower() for w in ROOM_WORDS if w in e.stderr), "")
+    return ""
+
+
+def _stat(path: str) -> "list | None":
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
+
+
+def unfinished_jobs(wc: str) -> "list[str]":
+    """Active jobs still waiting for their end, as paths relative to ``wc``.
+
+    Stats; a job's files are read only when it has no job.end.
+    """
+    out = []
+    for where in P.job_dirs(wc, ("active",)):
+        job = JobDir(where.under(wc))
+        if not job.has(P.END) and job.state().status not in FINISHED:
+            out.append(where.rel)
+    return out
+
+
+class ServedProject:
+    """One project of this grund: its repositories and its memory between rounds."""
+
+    def __init__(self, settings: Settings, proj: str):
+        self.settings = settings
+        self.proj = proj
+        self.bare = config.bare_path(settings.server, proj, "jobs")
+        self.jobs = WorkCopy(config.wc_path(settings.server, proj, "jobs"), settings.server)
+        self.results = WorkCopy(config.wc_path(settings.server, proj, "results"), settings.server)
+        self.seen = None          # type: dict | None  # loaded from SEEN on first use
+        self.beat_at = 0.0        # when the last heartbeat was written
+        self.beat_blobs = []      # type: list[str]  # the heartbeat blobs written so far
+        self.beat_key = ()        # type: tuple  # the last heartbeat without its time
+        self.problem = ""         # why grund cannot work on it now (out of space ...)
+        self.room_failed = None   # type: list[str] | None  # [commit, path] stopped for room
+        self.swept = False        # this grund has removed its working copies' stale locks
+
+    def state_file(self, name: str) -> str:
+        return P.state_file(self.jobs.path, name)
+
+    # -- change detection ----------------------------------------------------
+    def signature(self, watch: "list[str]") -> list:
+        """Cheap change detection, no subprocess.
+
+        The bare repo's tip (a push), the marker the runners touch, grund's
+        cursor, and the directories of the unfinished jobs in ``watch`` (a job
+        script of an older grunter writes job.start, job.end, ... without
+        touching the marker; a new file changes its directory).
+        """
+        return [repos.read_tip(self.bare), _stat(self.state_file(P.CHANGED_MARKER)),
+                _stat(self.state_file(P.CURSOR)),
+                [_stat(os.path.join(self.jobs.path, rel)) for rel in watch]]
+
+    def load_seen(self) -> dict:
+        """What the last successful round left: {"sig": signature, "watch": [job dirs]}.
+
+        Kept in a file, so ``grund --once`` (cron) skips unchanged projects too.
+        """
+        if self.seen is None:
+            text = P.read_text(self.state_file(P.SEEN))
+            try:
+                self.seen = json.loads(text) if text else {}
+            except ValueError:
+                self.seen = {}
+        return self.seen
+
+    def remember(self, before: list, tip: str) -> None:
+        """After a round: the state it left, with the tip grund made the bare repo hold."""
+        watch = unfinished_jobs(self.jobs.path)
+        sig = self.signature(watch)
+        sig[0], sig[1] = tip, before[1]  # the marker as it was before: touched meanwhile, look again
+        self.seen = {"sig": sig, "watch": watch}
+        P.write_atomic(self.state_file(P.SEEN), json.dumps(self.seen) + "\n", mode=0o600)
+
+    # -- one round -----------------------------------------------------------
+    def serve(self, started: float, stopping: "Callable[[], bool]") -> None:
+        """This round's work for the project, when anything changed; then the heartbeat.
+
+        Errors are logged, and the round is tried again later.
+        """
+        seen = self.load_seen()
+        sig = self.signature(seen.get("watch", []))
+        try:
+            if sig != seen.get("sig") or (seen.get("watch") and self.refresh_due()):
+                raced = self.process(started, stopping)
+                # the bare repo now holds our HEAD (pushed, or nothing to push);
+                # a push that raced a client's merged commits grund has not
+                # looked at yet: leave the state unremembered, look again
+                if not raced and not stopping():
+                    self.remember(sig, self.jobs.head())
+                if self.problem or os.path.exists(os.path.join(self.bare, P.PROBLEM_REF)):
+                    self.set_problem("")
+            self.beat()   # no git: a blob and a ref written by hand (heartbeat.py)
+        except (GruntError, OSError) as e:
+            why = no_room(e)
+            if why:
+                self.set_problem(f"grund cannot write in {self.jobs.path}: {why}; "
+                                 "commands are kept and run once there is room")
+            else:
+                log.error("%s: %s (will retry)", self.proj, e)
+        except Exception:  # a bug: keep serving the other projects
+            log.exception("%s: internal error (a bug in grund; will retry)", self.proj)
+
+    def process(self, started: float, stopping: "Callable[[], bool]") -> bool:
+        """Fetch, run the work list, refresh, collect, push; True when a push raced."""
+        self.clear_stale_locks(started)
+        for kind in config.KINDS:
+            repos.ensure_wc(self.settings.server, self.proj, kind)
+        self.jobs.fetch()
+        cur = self.load_cursor()
+        self.jobs.merge()
+        work = pending.pending_commands(self.jobs.path, cur.commit, self.settings.server,
+                                        self.proj, f"origin/{P.BRANCH}")
+        if work:
+            self.beat(pending=len(work), cursor=cur.commit)
+        for i, (commit, path) in enumerate(work):
+            if stopping():
+                break
+            if cur.is_done(commit, path):
+                continue
+            self.run_command(cur, commit, path)
+            cur.done_with(commit, path, i + 1 == len(work) or work[i + 1][0] != commit)
+        if not stopping():
+            cur.catch_up(self.jobs.tip())
+        self.refresh()
+        self.collect_changes()
+        raced = self.jobs.push()
+        raced = self.results.push() or raced
+        self.beat(pending=0)
+        return raced
+
+    def run_command(self, cur: Cursor, commit: str, path: str) -> None:
+        """One command of the work list, in flight in the cursor while it runs."""
+        attempt = cur.begin(commit, path, self.room_failed == [commit, path])
+        try:
+            if attempt.hopeless:
+                self.give_up(path, attempt)
+            else:
+                commands.run(path, attempt, self.jobs, self.results, self.grunter)
+        except (GruntError, OSError) as e:
+            room = bool(no_room(e))  # not the command's fault: it waits for room
+            self.room_failed = [commit, path] if room else None
+            cur.failed(counts=not room)
+            raise
+        self.room_failed = None
+
+    def load_cursor(self) -> Cursor:
+        cur = Cursor.load(self.state_file(P.CURSOR))
+        if cur is not None:
+            return cur
+        if os.path.exists(self.state_file(P.CURSOR)):
+            log.error("%s: unreadable cursor %s; starting after grund's last commit",
+                      self.proj, self.state_file(P.CURSOR))
+        # no cursor: a new working copy.  Everything up to grund's own last
+        # commit was handled by an earlier grund (it commits after each command).
+        last = G.out("log", "-1", "--format=%H", f"--author={P.grund_email(self.settings.server)}",
+                     f"origin/{P.BRANCH}", cwd=self.jobs.path)
+        cur = Cursor(self.state_file(P.CURSOR), last or None)
+        cur.save()
+        return cur
+
+    def grunter(self, job: JobDir, cmd: str, quiet: bool = False) -> "tuple[int, str]":
+        return run_grunter(job, cmd, self.settings.runtime, self.settings.grunter_timeout, quiet)
+
+    def clear_stale_locks(self, started: float) -> None:
+        """A git killed with grund leaves *.lock files; they predate this grund.
+
+        Once per project and grund, before its first git there: an idle
+        project's working copies are not even walked.
+        """
+        if self.swept:
+            return
+        for wc in (self.jobs, self.results):
+            for p in G.remove_stale_locks(wc.path, started):
+                log.warning("removing stale %s", p)
+        self.swept = True
+
+    def give_up(self, path: str, attempt: Attempt) -> None:
+        """A command that failed too often is skipped, so the rest go on.
+
+        It is marked on the job (job.interrupted, shown by grunt jobs) so that
+        it is never lost silently: the user sends it again.
+        """
+        why = (f"{attempt.tries} failed tries" if attempt.tries >= MAX_TRIES else
+               f"it was interrupted {attempt.crashes} times (grund stopped while running it)")
+        log.error("%s: giving up on %s after %s (see the log above)", self.proj, path, why)
+        where, cmd = P.parse_command(path)
+        job = JobDir(where.under(self.jobs.path))
+        if os.path.isdir(job.path):
+            msg = f"{os.path.basename(path)}: grund gave up after {why}; see grund's log"
+            job.log(msg)
+            with open(job.file(P.INTERRUPTED), "a", encoding="utf-8") as f:
+                f.write(f"{P.now_ts()} {cmd}\n")
+            if cmd == "submit" and not job.submitted():
+                P.write_atomic(job.file(P.ERROR), msg + "\n")
+            self.jobs.commit_job(job, f"gave up on {path}")
+
+    # -- jobs that run -------------------------------------------------------
+    def refresh_due(self) -> bool:
+        """Time to ask the scheduler about unfinished jobs again?  (one stat)"""
+        path = self.state_file(P.REFRESHED)
+        try:
+            return time.time() - os.stat(path).st_mtime >= self.settings.refresh_every
+        except FileNotFoundError:  # a project seen for the first time: start the clock
+            if os.path.isdir(os.path.dirname(path)):
+                P.write_atomic(path, "")
+            return False
+
+    def refresh(self) -> None:
+        """Run ``grunter.py status`` for the unfinished jobs, every --refresh seconds.
+
+        A job the scheduler killed outright (out of memory, or a program that
+        ignores SIGTERM at its time limit) cannot record its own end; without
+        this it would show Running until someone ran ``grunt status``.  The
+        runner asks the scheduler once for all of them.
+        """
+        if not self.refresh_due():
+            return
+        P.write_atomic(self.state_file(P.REFRESHED), "")
+        for where in P.job_dirs(self.jobs.path, ("active",)):
+            job = JobDir(where.under(self.jobs.path))
+            if not job.at_rest():
+                self.grunter(job, "status", quiet=True)
+
+    def collect_changes(self) -> None:
+        """Commit job files the running jobs wrote; finish jobs that ended."""
+        wc = self.jobs
+        if not glob.glob(os.path.join(glob.escape(wc.path), "active", "*", "*", "job.*")):
+            return  # git add fails on a pathspec that matches no file
+        wc.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*")
+        staged = G.zsplit(wc.git("diff", "--cached", "--name-only", "-z"))
+        if not staged:
+            return
+        ended = sorted({os.path.dirname(p) for p in staged
+                        if os.path.basename(p).endswith(".end")
+                        and (os.path.basename(p) == P.END or P.TASK_FILE_RE.match(os.path.basename(p)))})
+        wc.commit("job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
+        for rel in ended:
+            job = JobDir(os.path.join(wc.path, rel))
+            if not job.at_rest():
+                continue
+            log.info("%s: %s ended", self.proj, job.jobid)
+            if job.has(P.SLURMID):
+                self.grunter(job, "status")
+            copy_results(job, self.results, [], self.grunter)
+            wc.commit_job(job, f"ended {job.jobid}")
+
+    # -- what clients see of grund -------------------------------------------
+    def set_problem(self, text: str) -> None:
+        """Say (or stop saying) why grund cannot work on a project: its log, and
+        a ref in the bare jobs repo that every grunt command fetches and shows."""
+        if text and text != self.problem:
+            log.error("%s: %s", self.proj, text)
+        elif not text and self.problem:
+            log.info("%s: can write again", self.proj)
+        self.problem = text
+        try:
+            if text:
+                blob = G.git("hash-object", "-w", "--stdin", cwd=self.bare,
+                             input=text.encode()).decode().strip()
+                G.git("update-ref", P.PROBLEM_REF, blob, cwd=self.bare)
+            else:
+                G.git("update-ref", "-d", P.PROBLEM_REF, cwd=self.bare)
+        except GruntError as e:  # the bare repo may be out of room as well
+            log.error("%s: cannot record the problem for clients: %s", self.proj, e)
+
+    def beat(self, pending: "int | None" = None, cursor: "str | None" = None) -> None:
+        """Write the heartbeat: when due (every H.EVERY s), or when the work changed."""
+        now = time.time()
+        if not self.beat_at:
+            self.take_over_beat()
+        if pending is None:
+            if now - self.beat_at < H.EVERY:
+                return
+            pending = 0
+            unfinished = len(self.load_seen().get("watch", []))   # idle: as last looked at
+        else:
+            unfinished = len(unfinished_jobs(self.jobs.path))
+        if cursor is None and os.path.isdir(self.jobs.path):
+            cursor = self.load_cursor().commit
+        key = (pending, cursor, unfinished)
+        if key == self.beat_key and now - self.beat_at < H.EVERY:
+            return
+        H.write(self.bare, {"time": P.now_ts(), "unix": int(now), "version": __version__,
+                            "pid": os.getpid(), "host": socket.gethostname(), "cursor": cursor,
+                            "pending": pending, "unfinished": unfinished, "every": H.EVERY},
+                self.beat_blobs)
+        self.beat_at, self.beat_key = now, key
+
+    def take_over_beat(self) -> None:
+        """A new grund (``--once`` from cron) goes on from the heartbeat of an earlier one
+        of the same version on this host: an idle project's heartbeat younger than
+        H.EVERY is not written again by every run."""
+        found = H.read_own(self.bare)
+        if found is None:
+            return
+        blob, data = found
+        if data.get("version") != __version__ or data.get("host") != socket.gethostname():
+            return
+        try:
+            self.beat_at = min(float(data["unix"]), time.time())
+            self.beat_key = (data["pending"], data["cursor"], data["unfinished"])
+        except (KeyError, TypeError, ValueError):
+            self.beat_at = 0.0
+            return
+        self.beat_blobs = [blob]

@@ -1,0 +1,100 @@
+"""The server's repositories: creating a project (``grunt newproj`` on the server),
+grund's working copies, the post-receive hook that wakes grund."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import tempfile
+
+from .. import config, git as G
+from ..gruntlib import protocol as P
+from .workcopy import grund_env
+
+
+def projects(server: str) -> list[str]:
+    """The projects of ``server`` that have their bare repos here."""
+    base = config.projects_dir(server)
+    try:
+        return sorted(e.name for e in os.scandir(base)
+                      if P.PROJ_RE.match(e.name) and os.path.isdir(os.path.join(e.path, "jobs.git")))
+    except FileNotFoundError:
+        return []
+
+
+def read_tip(bare: str, branch: str = P.BRANCH) -> str | None:
+    """The commit a bare repo's branch points at, read from its files (no git process)."""
+    text = P.read_text(os.path.join(bare, "refs", "heads", branch))
+    if text and text.strip():
+        return text.strip()
+    packed = P.read_text(os.path.join(bare, "packed-refs")) or ""
+    for line in packed.splitlines():
+        if line.endswith(f" refs/heads/{branch}"):
+            return line.split(" ", 1)[0]
+    return None
+
+
+def hook_text(server: str) -> str:
+    fifo = shlex.quote(config.grund_file(server, P.FIFO))
+    return ("#!/bin/sh\n"
+            "# installed by grunt newproj: wake grund up.  Opening a FIFO read-write\n"
+            "# never blocks, so a push never waits, whether grund runs or not.\n"
+            f"F={fifo}\n"
+            '[ -p "$F" ] && printf x 1<>"$F"\n'
+            "exit 0\n")
+
+
+def create_project(server: str, proj: str) -> bool:
+    """Create the bare repos and grund's working copies; False if they existed.
+
+    Safe to run again: it completes whatever a previous run left undone.
+    """
+    config.check_name("project", proj)
+    old = os.umask(0o077)  # the files inside the repos are private too
+    try:
+        existed = True
+        for kind in config.KINDS:
+            bare = config.bare_path(server, proj, kind)
+            if not os.path.isdir(os.path.join(bare, "objects")):
+                existed = False
+                config.private(os.path.dirname(bare))
+                _init_bare(bare, server, proj, kind)
+                config.private(bare)
+            G.git("config", "receive.denyNonFastForwards", "true", cwd=bare)
+            G.git("config", "receive.denyDeletes", "true", cwd=bare)
+        P.write_atomic(os.path.join(config.bare_path(server, proj, "jobs"), "hooks", "post-receive"),
+                       hook_text(server), mode=0o700)
+        for kind in config.KINDS:
+            ensure_wc(server, proj, kind)
+        return existed
+    finally:
+        os.umask(old)
+
+
+def _init_bare(bare: str, server: str, proj: str, kind: str) -> None:
+    """A bare repo whose first commit holds the folder layout."""
+    tmp = bare + ".new"
+    G.init(tmp, P.BRANCH, bare=True)
+    with tempfile.TemporaryDirectory(prefix="grunt-init.") as seed:
+        G.init(seed, P.BRANCH)
+        for folder in P.FOLDERS:
+            os.makedirs(os.path.join(seed, folder))
+            P.write_atomic(os.path.join(seed, folder, ".keep"), "")
+        G.git("add", "-A", cwd=seed)
+        G.commit(f"new {kind} repository for {proj} on {server}", cwd=seed, env=grund_env(server))
+        G.git("push", "-q", tmp, f"HEAD:refs/heads/{P.BRANCH}", cwd=seed)
+    os.replace(tmp, bare)
+
+
+def ensure_wc(server: str, proj: str, kind: str) -> str:
+    """grund's working copy of a project's repo, cloned when missing."""
+    wc = config.wc_path(server, proj, kind)
+    if not os.path.isdir(os.path.join(wc, ".git")):
+        config.private(os.path.dirname(wc))
+        tmp = wc + ".new"
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        G.git("clone", "-q", config.bare_path(server, proj, kind), tmp)
+        config.private(tmp)
+        os.replace(tmp, wc)
+    return wc

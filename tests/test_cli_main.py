@@ -1,0 +1,38 @@
+"""The command line as a whole: help, unknown commands, usage errors, Ctrl-C, --version."""
+from lib import cli
+
+
+def test_help(core):
+    r = core.grunt("help").ok()
+    assert r.out.startswith("usage: grunt <command> [args]")
+    for cmd in ("newproj", "submit", "jobs", "status", "update", "pull", "out", "ls", "diff",
+                "link", "unlink", "cancel", "message", "delete", "archive", "nuke", "server"):
+        assert f"\n  {cmd} " in r.out
+    assert core.grunt().ok().out == r.out
+    r = core.grunt("help", "submit").ok()
+    assert r.out.startswith("usage: grunt submit [args...] -m 'message'\n\n")
+    assert core.grunt("jobs", "--help").ok().out.startswith("usage: grunt jobs ")
+    assert core.grunt("help", "results").ok().out.startswith("usage: grunt update ")
+    r = core.grunt("help", "frobnicate")
+    assert r.rc == 2 and r.err == "grunt: error: no such command: frobnicate (see: grunt help)\n"
+
+
+def test_unknown_command(core):
+    r = core.grunt("frobnicate", "x")
+    assert (r.rc, r.out) == (2, "")
+    assert r.err == "grunt: error: unknown command 'frobnicate' (see: grunt help)\n"
+
+
+def test_usage_error_is_one_line(core, core_proj):
+    r = core.grunt("jobs", "sometimes", cwd=core_proj)
+    assert r.rc == 2 and r.err.count("\n") == 1 and "(see: grunt help jobs)" in r.err
+
+
+def test_interrupt_and_version(core, monkeypatch):
+    def interrupted(a):
+        raise KeyboardInterrupt
+    monkeypatch.setitem(cli.COMMANDS, "jobs", cli.Command(interrupted, cli.listing.jobs_args))
+    r = core.grunt("jobs")
+    assert (r.rc, r.err) == (130, "grunt: interrupted\n")
+    from lib import __version__
+    assert core.grunt("--version").ok().out == f"grunt {__version__}\n"
