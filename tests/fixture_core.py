@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ from lib import cli  # noqa: E402
 from lib.server import grund as daemon  # noqa: E402
 
 # conftest.py star-imports this module: only the fixtures go along
-__all__ = ["grunt_hermetic", "core", "core_proj"]
+__all__ = ["grunt_hermetic", "core", "core_proj", "async_proj", "fail_proj"]
 
 RUN_SH = 'echo "args: $*"\nmkdir -p out\necho "result of $*" > out/result.txt\n'
 
@@ -273,3 +274,61 @@ def core_proj(core):
     top = core.project("p")
     core.newproj("p")
     return top
+
+
+# ---------------------------------------------------------------- helpers of the cli tests
+
+
+TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+
+
+def rows(text):
+    """A table's lines split on runs of 2+ spaces."""
+    return [re.split(r"\s{2,}", ln.strip()) for ln in text.splitlines()]
+
+
+@pytest.fixture
+def async_proj(core):
+    top = core.project("p", grunter="async")
+    core.newproj("p")
+    return top
+
+
+@pytest.fixture
+def fail_proj(core):
+    top = core.project("p", grunter="fail")
+    core.newproj("p")
+    return top
+
+
+def tracked(wc, rel):
+    return git("ls-tree", "-r", "--name-only", "main", "--", rel, cwd=wc).split("\n")[:-1]
+
+
+def show(core, jid, cwd):
+    """``grunt show`` as {label: text}."""
+    out = core.grunt("show", jid, cwd=cwd).ok().out
+    return {m.group(1): m.group(2) for m in re.finditer(r"^(\S.*?)\s{2,}(.*)$", out, re.M)}
+
+
+def snapshot(core, jid):
+    """{path: (mode, blob)} of a job's committed snapshot, job files left out."""
+    rel = f"active/{jid}/p/"
+    tree = subprocess.run(["git", "ls-tree", "-r", "-z", "HEAD", "--", rel], cwd=core.cwc("p"),
+                          capture_output=True, text=True, check=True).stdout
+    out = {}
+    for entry in filter(None, tree.split("\0")):
+        meta, path = entry.split("\t", 1)
+        if not path[len(rel):].startswith(("job.", "grcmd.")):
+            out[path[len(rel):]] = tuple(meta.split()[::2])
+    return out
+
+
+def fails(core, cwd, *argv, rc=1):
+    """One line on stderr, the given exit code, and the jobs repo on the server unchanged."""
+    before = git("rev-parse", "main", cwd=core.bare("p"))
+    r = core.grunt(*argv, cwd=cwd)
+    assert r.rc == rc and r.out == "" and "Traceback" not in r.err, r
+    assert r.err.startswith("grunt: error: ") and r.err.count("\n") == 1, r.err
+    assert git("rev-parse", "main", cwd=core.bare("p")) == before
+    return r.err[len("grunt: error: "):].strip()

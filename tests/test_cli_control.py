@@ -3,40 +3,13 @@ commands sent to grund, against a server run by grund --once."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import threading
 import time
 
 import pytest
 
-from fixture_core import GRUND, SERVER, git, wait_for
-
-
-def rows(text):
-    """A table's lines split on runs of 2+ spaces."""
-    return [re.split(r"\s{2,}", ln.strip()) for ln in text.splitlines()]
-
-
-@pytest.fixture
-def async_proj(core):
-    top = core.project("p", grunter="async")
-    core.newproj("p")
-    return top
-
-
-def tracked(wc, rel):
-    return git("ls-tree", "-r", "--name-only", "main", "--", rel, cwd=wc).split("\n")[:-1]
-
-
-def fails(core, cwd, *argv, rc=1):
-    """One line on stderr, the given exit code, and the jobs repo on the server unchanged."""
-    before = git("rev-parse", "main", cwd=core.bare("p"))
-    r = core.grunt(*argv, cwd=cwd)
-    assert r.rc == rc and r.out == "" and "Traceback" not in r.err, r
-    assert r.err.startswith("grunt: error: ") and r.err.count("\n") == 1, r.err
-    assert git("rev-parse", "main", cwd=core.bare("p")) == before
-    return r.err[len("grunt: error: "):].strip()
+from fixture_core import GRUND, SERVER, fails, git, rows, tracked, wait_for
 
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")

@@ -8,22 +8,7 @@ import shutil
 
 import pytest
 
-from fixture_core import SERVER, git
-
-
-TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
-
-
-def rows(text):
-    """A table's lines split on runs of 2+ spaces."""
-    return [re.split(r"\s{2,}", ln.strip()) for ln in text.splitlines()]
-
-
-@pytest.fixture
-def fail_proj(core):
-    top = core.project("p", grunter="fail")
-    core.newproj("p")
-    return top
+from fixture_core import SERVER, TS, git, rows
 
 
 RESULTS_SH = 'echo made > made.txt\nmkdir -p deep\necho d > deep/d.txt\n'

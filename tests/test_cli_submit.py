@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from fixture_core import GRUNT, PREFIX, SERVER, git
+from fixture_core import GRUNT, PREFIX, SERVER, fails, git, show, snapshot
 
 
 def ls_tree(wc, rel):
@@ -23,39 +23,6 @@ def shown(wc, path):
     """A file's content in a working copy's HEAD (the client's copy holds no snapshots on disk)."""
     return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=wc, check=True,
                           capture_output=True).stdout.decode()
-
-
-def tracked(wc, rel):
-    return git("ls-tree", "-r", "--name-only", "main", "--", rel, cwd=wc).split("\n")[:-1]
-
-
-def show(core, jid, cwd):
-    """``grunt show`` as {label: text}."""
-    out = core.grunt("show", jid, cwd=cwd).ok().out
-    return {m.group(1): m.group(2) for m in re.finditer(r"^(\S.*?)\s{2,}(.*)$", out, re.M)}
-
-
-def snapshot(core, jid):
-    """{path: (mode, blob)} of a job's committed snapshot, job files left out."""
-    rel = f"active/{jid}/p/"
-    tree = subprocess.run(["git", "ls-tree", "-r", "-z", "HEAD", "--", rel], cwd=core.cwc("p"),
-                          capture_output=True, text=True, check=True).stdout
-    out = {}
-    for entry in filter(None, tree.split("\0")):
-        meta, path = entry.split("\t", 1)
-        if not path[len(rel):].startswith(("job.", "grcmd.")):
-            out[path[len(rel):]] = tuple(meta.split()[::2])
-    return out
-
-
-def fails(core, cwd, *argv, rc=1):
-    """One line on stderr, the given exit code, and the jobs repo on the server unchanged."""
-    before = git("rev-parse", "main", cwd=core.bare("p"))
-    r = core.grunt(*argv, cwd=cwd)
-    assert r.rc == rc and r.out == "" and "Traceback" not in r.err, r
-    assert r.err.startswith("grunt: error: ") and r.err.count("\n") == 1, r.err
-    assert git("rev-parse", "main", cwd=core.bare("p")) == before
-    return r.err[len("grunt: error: "):].strip()
 
 
 def test_submit_ships_the_working_tree(core):
