@@ -31,8 +31,10 @@ INHERIT_FDS: tuple[int, ...] = ()
 
 
 class GitError(GruntError):
-    def __init__(self, argv: list[str], returncode: int, stdout: bytes, stderr: bytes):
+    def __init__(self, argv: list[str], returncode: int, stdout: bytes, stderr: bytes,
+                 cwd: str | None = None):
         self.argv = argv
+        self.cwd = cwd
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr.decode("utf-8", "replace")
@@ -64,7 +66,7 @@ def git(*args: str, cwd: str | None = None, input: bytes | None = None,
     except FileNotFoundError:
         raise GruntError("git is not installed (or not on PATH)") from None
     if check and p.returncode != 0:
-        raise GitError(argv, p.returncode, p.stdout, p.stderr)
+        raise GitError(argv, p.returncode, p.stdout, p.stderr, cwd)
     return p.stdout
 
 

@@ -33,6 +33,7 @@ class Job:
     tasks: list[Task] = field(default_factory=list)
     parent: str = ""
     interrupted: list[str] = field(default_factory=list)  # commands grund gave up on
+    unconfirmed: str = ""   # grunter.py submit ended well but left no sign of a job: its output
 
     @property
     def number(self) -> int:
@@ -70,6 +71,7 @@ def load(top: str, where: P.JobPath) -> Job:
         parent=line(texts.get(P.PARENT)),
         interrupted=[ln.split()[-1] for ln in (texts.get(P.INTERRUPTED) or "").splitlines()
                      if ln.strip()],
+        unconfirmed=texts.get(P.UNCONFIRMED, ""),
         status=st.status, exit_code=st.exit_code, detail=st.detail, start=st.start, end=st.end,
         tasks=list(st.tasks))
 

@@ -198,7 +198,7 @@ def git_counter(root: str) -> tuple[dict[str, str], str]:
     log = os.path.join(root, "git.calls")
     real = shutil.which("git")
     with open(os.path.join(shim, "git"), "w") as f:
-        f.write(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{real}" "$@"\n')
+        f.write(f'#!/bin/sh\nprintf "%s\\0" "$*" >> "{log}"\nexec "{real}" "$@"\n')
     os.chmod(os.path.join(shim, "git"), 0o755)
     return {"PATH": shim + os.pathsep + os.environ["PATH"]}, log
 
@@ -232,7 +232,7 @@ def bench_snapshot(h: Homes, reps: int) -> None:
             t = time.perf_counter()
             sh([h.grunt, "submit", "-m", "snap"], cwd=top, env=dict(h.env(h.cli), **extra))
             ours.append(time.perf_counter() - t)
-            calls[n] = open(log).read().split("\n")[:-1]
+            calls[n] = open(log).read().split("\0")[:-1]
             refs.append(reference_commit(h.dir, top, h.env(h.cli)))
         a, b = statistics.median(ours), statistics.median(refs)
         row(f"submit, {n} files (median of {reps})", a, b, "s", a <= 1.5 * b)
@@ -260,7 +260,7 @@ def bench_update(h: Homes) -> None:
         h.client("update", jid, cwd=top)
         open(log, "w").close()
         ts.append(timed([h.grund, "--once", "-q"], cwd=h.srv, env=dict(h.env(h.srv), **extra)))
-        procs = len(open(log).read().split("\n")) - 1
+        procs = len(open(log).read().split("\0")) - 1
         refs.append(reference_commit(h.dir, os.path.join(job, "out"), h.env(h.cli)))
     t, ref = statistics.median(ts), statistics.median(refs)
     row("grund: update of 1000 result files (median of 3)", t, ref, "s", t <= 1.5 * ref)

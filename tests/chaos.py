@@ -15,10 +15,15 @@ Scenarios (sizes are arguments; `make chaos` runs the full ones, the test
 suite light ones through tests/test_chaos.py):
 
 * concurrency: several client homes submit at once while grund runs;
+* twins: client homes with the same identity, checkout, args and message submit
+  the same job at once (each must get a job of its own);
 * kill9: grund is killed with -9 at random moments and restarted while jobs
   and their status and update commands flow;
 * interrupt: `grunt submit` gets SIGINT or SIGKILL at random moments, and the
-  next submit must work.
+  next submit must work;
+* network (ssh only): a proxy before the sshd cuts or stalls each submit's
+  connection at a random byte, either way; every outcome reported unknown is
+  settled by the next command, and agrees with what the server holds.
 
 Each returns its figures and a list of problems (empty when all is well).
 """
@@ -119,6 +124,7 @@ class World:
     def __init__(self, clients: int = 1, tmp: str | None = None, ssh: Ssh | None = None):
         self.tmp = tmp or tempfile.mkdtemp(prefix="grunt-chaos.")
         self.ssh = ssh
+        self.ssh_command = ""   # another way to the sshd than its own config (a proxy)
         self.srv = ssh.home if ssh else os.path.join(self.tmp, "srv")
         self.grund_exe = os.path.join(ssh.bindir, "grund") if ssh else GRUND
         self.homes = [os.path.join(self.tmp, f"cli{i}") for i in range(clients)]
@@ -154,7 +160,7 @@ class World:
         env.update(HOME=home, GIT_CONFIG_GLOBAL=self.gitconfig, GIT_CONFIG_NOSYSTEM="1",
                    USER="alice", LOGNAME="alice")
         if self.ssh:
-            env["GRUNT_SSH"] = self.ssh.sshd.ssh_command
+            env["GRUNT_SSH"] = self.ssh_command or self.ssh.sshd.ssh_command
         return env
 
     def server_popen_kw(self, cwd: str) -> dict:
@@ -333,13 +339,142 @@ def concurrency(homes: int = 3, per: int = 20, ssh: Ssh | None = None) -> tuple[
         if dups or lost:
             problems.append(f"{dups} duplicate and {lost} lost submits")
         problems += check_results(w, ids) + check_repos(w)
-        figures = {"client homes": homes, "submits": homes * per, "distinct ids": len(set(ids)),
+        figures = {**outcomes([p for ps in got.values() for p in ps], w),
+                   "client homes": homes, "submits": homes * per, "distinct ids": len(set(ids)),
                    "grunter submit calls": sum(calls[("submit", j)] for j in ids),
                    "losses": lost, "duplicates": dups, "seconds": round(took, 1),
                    **w.ssh_figures()}
         return figures, problems
     finally:
         w.close()
+
+
+def outcomes(reports: list[subprocess.CompletedProcess], w: World) -> dict:
+    """What the submits were reported as, and what the server holds and grunter ran."""
+    rcs = [p.returncode for p in reports]
+    on_server = {p.split("/")[1] for p in w.tree("jobs") if p.startswith("active/") and p.count("/") > 2}
+    calls = w.calls()
+    return {"attempted": len(rcs), "reported ok": rcs.count(0), "reported unknown": rcs.count(3),
+            "reported failed": len(rcs) - rcs.count(0) - rcs.count(3),
+            "on the server": len(on_server),
+            "run by grunter": sum(1 for j in on_server if calls[("submit", j)] > 0)}
+
+
+def settled(w: World, home: str) -> tuple[set[str], set[str]]:
+    """Ask once more (grunt jobs): the ids it says did, and did not, reach the server."""
+    p = w.grunt("jobs", home=home)
+    arrived, lost = set(), set()
+    for line in p.stderr.splitlines():
+        words = line.split()
+        if len(words) > 2 and words[1] == "submit":
+            (arrived if " did reach " in line else lost if " did not reach " in line else set()).add(words[2].rstrip(","))
+    return arrived, lost
+
+
+# ---------------------------------------------------------------- twins
+def twins(homes: int = 3, per: int = 10, ssh: Ssh | None = None) -> tuple[dict, list[str]]:
+    """Client homes with the same identity, checkout, args and message submit at once."""
+    w = World(clients=homes, ssh=ssh)
+    try:
+        got: list[subprocess.CompletedProcess] = []
+        lock = threading.Lock()
+
+        def client(h: int) -> None:
+            for _ in range(per):
+                p = w.grunt("submit", "--k", "2", "-m", "race 2", home=w.homes[h])
+                with lock:
+                    got.append(p)
+        threads = [threading.Thread(target=client, args=(h,)) for h in range(homes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        w.grund_once()
+        problems = [f"submit failed: {p.stderr.strip()}" for p in got if p.returncode]
+        ids = [p.stdout.strip() for p in got if p.returncode == 0]
+        calls = w.calls()
+        figures = outcomes(got, w)
+        dups = sum(max(0, calls[("submit", j)] - 1) for j in ids)
+        lost = len(got) - figures["on the server"]
+        if len(set(ids)) != len(ids):
+            problems.append(f"{len(ids) - len(set(ids))} ids printed to two callers")
+        if lost or dups:
+            problems.append(f"{lost} lost and {dups} duplicate submits")
+        problems += check_repos(w)
+        figures.update({"client homes": homes, "distinct ids": len(set(ids)),
+                        "grunter submit calls": sum(calls[("submit", j)] for j in ids),
+                        "losses": lost, "duplicates": dups, **w.ssh_figures()})
+        return figures, problems
+    finally:
+        w.close()
+
+
+# ---------------------------------------------------------------- a network on a bad day
+def network(rounds: int = 20, seed: int | None = None, ssh: Ssh | None = None) -> tuple[dict, list[str]]:
+    """Submits whose connection breaks off or stalls at a random byte, either way; the next
+    command settles any unknown outcome.  Over ssh only (a proxy before the sshd)."""
+    from fixture_proxy import Proxy
+    rnd = random.Random(seed)
+    w = World(ssh=ssh)
+    proxy = Proxy(ssh.sshd.port)
+    config = ssh.sshd.write_config(os.path.join(w.tmp, "proxied.config"), Port=str(proxy.port))
+    w.ssh_command = f"ssh -F {config}"
+    try:
+        g = w.start_grund()
+        got, faults = [], Counter()
+        arrived, not_arrived, unknown_ids = set(), set(), set()
+        for r in range(rounds):
+            with open(os.path.join(w.proj, f"data{r}.bin"), "wb") as f:
+                f.write(os.urandom(rnd.randint(50, 400) << 10))
+            w.git("add", "-A", cwd=w.proj)
+            w.git("commit", "-q", "-m", f"data {r}", cwd=w.proj)
+            kind = "stall" if rnd.random() < 0.2 else "cut"
+            direction = rnd.choice(["up", "down"])
+            proxy.fault(kind, direction, rnd.randint(1500, 450 << 10))
+            faults[f"{kind} {direction}"] += 1
+            p = w.grunt("submit", f"n{r}", "-m", f"network {r}")
+            proxy.clear()
+            proxy.drop()          # a stalled connection ends on the server too
+            got.append(p)
+            if p.returncode == 3:
+                unknown_ids.add(p.stderr.split("submit ", 1)[1].split()[0])
+            a, n = settled(w, w.homes[0])
+            arrived |= a
+            not_arrived |= n
+        w.grunt("submit", "last", "-m", "the server moves on", check=True)
+        a, n = settled(w, w.homes[0])     # what was still open is settled now
+        arrived |= a
+        not_arrived |= n
+        g.send_signal(signal.SIGTERM)
+        g.wait(timeout=60)
+        w.grund_once()
+        return _network_figures(w, got, faults, arrived, not_arrived, unknown_ids)
+    finally:
+        proxy.close()
+        w.close()
+
+
+def _network_figures(w, got, faults, arrived, not_arrived, unknown_ids) -> tuple[dict, list[str]]:
+    figures = outcomes(got, w)
+    calls = w.calls()
+    jobs = w.jobs_json()
+    problems = [f"{j}: {j2['status']}" for j, j2 in jobs.items() if j2["status"] != "Done"]
+    ok_ids = [p.stdout.strip() for p in got if p.returncode == 0]
+    problems += [f"{j} reported sent but not on the server" for j in ok_ids if j not in jobs]
+    unsettled = unknown_ids - arrived - not_arrived
+    problems += [f"{j}: unknown, never settled" for j in sorted(unsettled)]
+    problems += [f"{j}: settled as arrived but not on the server" for j in arrived if j not in jobs]
+    args = Counter(j["args"][0] for j in jobs.values())
+    dups = sum(n - 1 for n in args.values()) + sum(max(0, calls[("submit", j)] - 1) for j in jobs)
+    expected = len(ok_ids) + len(arrived) + 1   # and the last one
+    lost = max(0, expected - len(jobs))
+    if len(jobs) != expected:
+        problems.append(f"{len(jobs)} jobs on the server, {expected} reported or settled as sent")
+    problems += check_repos(w)
+    figures.update({"faults": dict(faults), "unknown, settled arrived": len(arrived),
+                    "unknown, settled not arrived": len(not_arrived),
+                    "losses": lost, "duplicates": dups, **w.ssh_figures()})
+    return figures, problems
 
 
 # ---------------------------------------------------------------- kill -9
@@ -537,6 +672,8 @@ def main() -> int:
     transports = os.environ.get("CHAOS_TRANSPORTS", "local ssh").split()
     print(f"chaos: seed {seed} (CHAOS_SEED={seed} repeats this run); transports: {' '.join(transports)}")
     runs = [("concurrency: 3 homes x 20 submits at once", lambda ssh: concurrency(3, 20, ssh)),
+            ("twins: 3 homes x 10 identical submits at once (same identity, args, message)",
+             lambda ssh: twins(3, 10, ssh)),
             ("kill -9 of grund: 30 jobs with status and update, >= 50 kills",
              lambda ssh: kill9(30, 50, seed, ssh)),
             ("interrupted grunt submit: 30 rounds of SIGINT/SIGKILL", lambda ssh: interrupt(30, seed, ssh))]
@@ -556,6 +693,8 @@ def main() -> int:
             try:
                 for title, fn in runs:
                     bad += report(f"ssh, {title}", lambda: fn(ssh), totals["ssh"])
+                bad += report("ssh, a network on a bad day: 20 submits cut off or stalled at a "
+                              "random byte", lambda: network(20, seed, ssh), totals["ssh"])
             finally:
                 ssh.close()
     print()

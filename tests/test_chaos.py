@@ -1,4 +1,6 @@
 """Light runs of the chaos scenarios (make chaos runs them full size and prints figures)."""
+import os
+
 import pytest
 
 import chaos
@@ -27,3 +29,21 @@ def test_kill_9_of_grund_loses_and_repeats_nothing(grunt_hermetic):
 def test_interrupted_submits_burn_no_id(grunt_hermetic):
     f = check(chaos.interrupt(rounds=4, seed=7))
     assert f["id gaps"] == 0 and f["next submits failed"] == 0
+
+
+@pytest.mark.system
+def test_twin_submits_are_jobs_of_their_own(grunt_hermetic):
+    f = check(chaos.twins(homes=3, per=3))
+    assert (f["distinct ids"], f["grunter submit calls"], f["on the server"]) == (9, 9, 9)
+
+
+@pytest.mark.system
+def test_submits_cut_off_at_random_are_never_lost_or_run_twice(grunt_hermetic):
+    if not os.access("/usr/sbin/sshd", os.X_OK):
+        pytest.skip("no sshd")
+    ssh = chaos.Ssh()
+    try:
+        f = check(chaos.network(rounds=5, seed=3, ssh=ssh))
+    finally:
+        ssh.close()
+    assert f["attempted"] == 5 and f["on the server"] == f["run by grunter"]

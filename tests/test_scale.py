@@ -24,14 +24,15 @@ def gitlog(tmp_path, monkeypatch):
     shim.mkdir()
     log = tmp_path / "git.calls"
     real = shutil.which("git")
-    (shim / "git").write_text(f'#!/bin/sh\necho "$PWD|$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "git").write_text(f'#!/bin/sh\nprintf "%s|%s\\0" "$PWD" "$*" >> "{log}"\n'
+                              f'exec "{real}" "$@"\n')
     (shim / "git").chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim}{os.pathsep}{os.environ['PATH']}")
 
     class Log:
         def take(self) -> list[str]:
             """The calls since the last take."""
-            lines = log.read_text().splitlines() if log.exists() else []
+            lines = [x for x in log.read_text().split("\0") if x] if log.exists() else []
             log.write_text("")
             return lines
     return Log()

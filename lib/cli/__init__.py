@@ -16,7 +16,7 @@ from argparse import Namespace
 from typing import Callable, NamedTuple
 
 from .. import __version__, config
-from ..client.project import find_projdir
+from ..client.project import find_projdir, full_disk, no_space
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from . import control, listing, output, setup, submit
@@ -113,17 +113,19 @@ def main(argv: "list[str] | None" = None) -> int:
         if "-h" in argv[1:2] or "--help" in argv[1:2]:
             return show_help(name)
         return COMMANDS[name].run(parse(name, argv[1:]))
-    except GruntError as e:
-        print(f"grunt: error: {e}", file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        return 0
+    except (GruntError, OSError) as e:
+        if no_space(e):   # whatever git or Python ran out of room for
+            e = full_disk(e)
+        if isinstance(e, OSError):
+            print(f"grunt: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+            return 1
+        print(f"grunt: {e.label}: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     except KeyboardInterrupt:
         print("grunt: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as e:
-        print(f"grunt: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
     except Exception:  # a bug: show where, and say that it is one
         traceback.print_exc()
         print("grunt: internal error (a bug in grunt, please report it with the lines above)",

@@ -35,9 +35,15 @@ def user(text: str) -> str:
     return check_user(text)
 
 
-def project(a: argparse.Namespace, share: bool = True) -> Project:
-    """The project to work on: the checkout's own, or ``--user``'s read-only copy."""
-    return open_project(getattr(a, "user", None), share=share)
+def project(a: argparse.Namespace, share: bool = True, reading: bool = False) -> Project:
+    """The project to work on: the checkout's own, or ``--user``'s read-only copy.
+
+    ``reading``: the command only reads, so when the copy cannot be refreshed
+    it goes on with what was pulled before (and says so).
+    """
+    pr = open_project(getattr(a, "user", None), share=share)
+    pr.reading = reading
+    return pr
 
 
 @contextlib.contextmanager

@@ -49,6 +49,8 @@ def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
         if j.status == PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
+        if j.status == PENDING and j.unconfirmed:
+            state += " (submit left no sign)"
         if j.interrupted:
             state += f" ({', '.join(sorted(set(j.interrupted)))} interrupted)"
         rows.append(["  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.server, j.sched_id, state,

@@ -26,7 +26,7 @@ def jobs_args(p: Parser) -> None:
 
 
 def jobs(a: Namespace) -> int:
-    with project(a, share=False) as pr:
+    with project(a, share=False, reading=True) as pr:
         pr.sync()
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
         found = jobcache.scan(pr.jobs, folders)
@@ -62,7 +62,7 @@ def one_job_args(p: Parser) -> None:
 
 
 def show(a: Namespace) -> int:
-    with project(a, share=False) as pr:
+    with project(a, share=False, reading=True) as pr:
         pr.sync()
         j = pr.one(a.job, "show")
         state = j.status + (f" (exit {j.exit_code})" if j.exit_code is not None else "")
@@ -76,6 +76,9 @@ def show(a: Namespace) -> int:
                 ("submit", j.submit or "-"), ("start", j.start or "-"), ("end", j.end or "-")]
         if j.parent:
             rows.append(("resubmit of", j.parent))
+        if j.unconfirmed and j.status == J.PENDING:
+            rows += [("submit", ln) if i == 0 else ("", ln)
+                     for i, ln in enumerate(j.unconfirmed.rstrip("\n").splitlines())]
         rows += provenance.describe(j.path)
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
@@ -84,7 +87,7 @@ def show(a: Namespace) -> int:
 
 
 def log(a: Namespace) -> int:
-    with project(a) as pr:
+    with project(a, reading=True) as pr:
         pr.sync()
         pr.sync(pr.results)
         ids = J.parse_ids([a.job], pr.id_prefix())
@@ -107,7 +110,7 @@ def json_args(p: Parser) -> None:
 
 
 def server_status(a: Namespace) -> int:
-    with Project.here(share=False) as pr:
+    with project(a, share=False, reading=True) as pr:
         pr.sync()
         hb = H.read(pr.jobs) or {}
         try:
@@ -118,11 +121,12 @@ def server_status(a: Namespace) -> int:
         except G.GitError:  # a cursor this copy does not know
             pending_cmds = None
         unfinished = len(pr.unfinished())
+        problem = pr.problem()
     age = H.age(hb) if hb else None
     info = {"server": pr.server, "project": pr.proj, "seen": hb.get("time"),
             "age": None if age is None else int(age), "version": hb.get("version"),
             "pid": hb.get("pid"), "host": hb.get("host"), "pending": pending_cmds,
-            "unfinished": unfinished}
+            "unfinished": unfinished, "problem": problem or None}
     if a.json:
         print(json.dumps(info, indent=1))
     else:
@@ -132,7 +136,7 @@ def server_status(a: Namespace) -> int:
             warn(f"grund on {pr.server} is not running, or not for this project: start it there "
                  f"with grund --cron (see the crontab line in the README)")
         return 1
-    return 0
+    return 1 if problem else 0
 
 
 def _say_status(info: dict, hb: dict, age: "float | None") -> None:
@@ -149,3 +153,5 @@ def _say_status(info: dict, hb: dict, age: "float | None") -> None:
         say(f"pending     {len(pend)} command(s) not yet processed"
             + (f": {', '.join(pend[:5])}{' ...' if len(pend) > 5 else ''}" if pend else ""))
     say(f"unfinished  {info['unfinished']} job(s)")
+    if info["problem"]:
+        say(f"problem     {info['problem']}")

@@ -24,7 +24,7 @@ def _each_job(a: Namespace, page: bool = False, headers: bool = True):
 
     ``page``: the output goes through the pager on a terminal.
     """
-    with project(a, share=False) as pr:
+    with project(a, share=False, reading=True) as pr:
         pr.sync()
         found = pr.select(a.jobs)
         with term.pager() if page else nothing():
@@ -44,7 +44,7 @@ def out(a: Namespace) -> int:
     if a.follow:
         return _follow(a)
     for j in _each_job(a, page=True):
-        err = P.read_text(os.path.join(j.path, P.ERROR))
+        err = P.read_text(os.path.join(j.path, P.ERROR)) or (j.unconfirmed if j.status == J.PENDING else "")
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
         outs = [(None, P.OUT)] + [(t.index, f"job.{t.index}.out") for t in j.tasks]
@@ -109,7 +109,7 @@ def diff_args(p: Parser) -> None:
 def diff(a: Namespace) -> int:
     if a.source and a.job2:
         raise UsageError("diff --source takes one job: grunt diff <jobid> --source")
-    with Project.here(share=False) as pr:
+    with project(a, share=False, reading=True) as pr:
         pr.sync()
         j1 = _single(pr, a.job1)
         left = f"HEAD:{j1.where.rel}"

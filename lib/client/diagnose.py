@@ -28,6 +28,19 @@ _UNREACHABLE: list[tuple[str, str | None]] = [
     (r"Connection closed by \S+ port \d+", "connection closed by the server"),
 ]
 
+# ssh's keep-alives got no answer (ServerAliveInterval x ServerAliveCountMax)
+_STALLED = r"Timeout, server \S+ not responding|Connection to \S+ timed out while waiting to read"
+# git's and ssh's words for a connection that broke off in the middle of a fetch or push
+_BROKE = (r"the remote end hung up unexpectedly|early EOF|bad pack header|expected flush after"
+          r"|unexpected disconnect while reading sideband packet|Broken pipe"
+          r"|mux_client_\w+: read header failed|index-pack failed|protocol error: bad line length")
+# failures that leave no doubt that nothing reached the server's repository: it
+# could not be reached, refused the login, or answered with a refusal
+_UNSENT = (r"Could not resolve hostname|Connection refused|No route to host|Network is unreachable"
+           r"|Permission denied \(|Host key verification failed|REMOTE HOST IDENTIFICATION"
+           r"|(?:kex|ssh)_exchange_identification|does not appear to be a git repository"
+           r"|command not found|: not found$|Can't open user config file|\[(?:remote )?rejected\]")
+
 # The remote shell's word for a missing program: bash 'bash: line 1: X: command
 # not found', dash 'sh: 1: X: not found', zsh 'zsh: command not found: X', and
 # for a path 'bash: line 1: /x/y: No such file or directory'.
@@ -87,11 +100,28 @@ def explain(stderr: str, server: str, proj: str | None) -> str | None:
         return not_installed(name, server)
     if "detected dubious ownership" in s:
         return f"a repository on {server} belongs to another user (git: detected dubious ownership)"
+    m = _first(_STALLED, s)
+    if m:
+        return f"{server} stopped answering (ssh: {m.group(0)})"
+    m = _first(r"Unable to create '([^']*/)?([^'/]+\.lock)': File exists", s)
+    if m:
+        return (f"the repository on {server} is locked ({m.group(2)} is left from a git that "
+                f"was stopped there); grund removes such a lock once it is a minute old and "
+                f"no git uses the repository, so try again in a minute")
     for pattern, detail in _UNREACHABLE:
         m = _first(pattern, s)
         if m:
             return f"cannot reach {server} (ssh: {detail or m.group(0)})"
+    m = _first(_BROKE, s)
+    if m:
+        return f"the connection to {server} broke off (git: {telling_line(s) or m.group(0)})"
     return None
+
+
+def connection_broke(stderr: str, returncode: "int | None") -> bool:
+    """A failed push that may have reached the server all the same: not one that
+    could not connect, was not let in, or was refused by the server."""
+    return _first(_UNSENT, stderr) is None
 
 
 def is_transient(stderr: str) -> bool:

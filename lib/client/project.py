@@ -7,17 +7,20 @@ command starts from the server's state (``sync``: fetch, then move to it).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import shutil
 import sys
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from .. import config, git as G, heartbeat as H, jobs as J
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
-from . import snapshot
+from . import snapshot, unsettled
 from .remote import Remote
 
 
@@ -28,6 +31,34 @@ def find_projdir(cwd: str) -> str:
     except G.GitError:
         raise GruntError(f"not a git checkout: {cwd} (grunt works in a project under git)") from None
     return top
+
+
+NO_SPACE = ("No space left on device", "Out of diskspace", "Disk quota exceeded")
+
+
+def no_space(e: BaseException) -> bool:
+    """Did git or Python fail for want of room on the laptop's disk?"""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    return any(w in str(getattr(e, "stderr", "")) or w in str(e) for w in NO_SPACE)
+
+
+def full_disk(e: BaseException) -> GruntError:
+    return GruntError(f"the disk holding {config.grunt_dir()} is full "
+                      f"({os.strerror(errno.ENOSPC).lower()}): free some space and try again")
+
+
+def clean_temporary(wc: str) -> None:
+    """What a git that failed for want of room left in the copy's object store."""
+    objects = os.path.join(wc, ".git", "objects")
+    for d, dirs, files in os.walk(objects):
+        for name in files:
+            if name.startswith(("tmp_obj_", "tmp_pack_", "tmp_idx_", "tmp_rev_")):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(d, name))
+        for name in [x for x in dirs if x.startswith("incoming-")]:
+            shutil.rmtree(os.path.join(d, name), ignore_errors=True)
+            dirs.remove(name)
 
 
 def _same_commit(wc: str) -> bool:
@@ -61,6 +92,8 @@ class Project:
         self.remote = Remote(spec, server, share)
         self.share = share
         self._warned = False
+        self._said_stale = False
+        self.reading = False   # True: a command that only reads (see sync)
 
     def _take_lock(self) -> None:
         # one grunt command at a time per working copy: a second one (a sweep
@@ -94,13 +127,37 @@ class Project:
     def __enter__(self) -> "Project":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, exc, tb) -> None:
+        if exc is not None and no_space(exc):   # what the git that failed left behind
+            for wc in (self.jobs, self.results):
+                clean_temporary(wc)
         self.close()
 
     # -- syncing ---------------------------------------------------------
     def sync(self, wc: "str | None" = None) -> None:
-        """Start from the server's state: fetch, then move to it."""
+        """Start from the server's state: fetch, then move to it.
+
+        A command that only reads (``reading``) that cannot refresh the copy
+        because the laptop's disk is full goes on with what was pulled before,
+        and says so; any other command fails.
+        """
         wc = wc or self.jobs
+        try:
+            self._fetch(wc)
+            settled = unsettled.settle(wc) if wc == self.jobs else []
+            self._move_to_fetched(wc)
+        except (GruntError, OSError) as e:
+            if not no_space(e):
+                raise
+            clean_temporary(wc)
+            if not self.reading:
+                raise full_disk(e) from None
+            self._say_stale(wc, e)
+            return
+        for entry, arrived in settled:
+            self._say_settled(entry, arrived)
+
+    def _fetch(self, wc: str) -> None:
         # no submodules here: without the option, a fetch reads the index of
         # every job's files (and sweeps the sparse copy) to look for them
         if wc == self.jobs:
@@ -111,23 +168,56 @@ class Project:
         else:
             self.remote.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=wc,
                             proj=self.proj)
+
+    def _move_to_fetched(self, wc: str) -> None:
         building = P.state_file(wc, P.BUILDING)
-        if not self.share and not os.path.exists(building) and _same_commit(wc):
-            return   # a read-only command and nothing new: no index rewrite
-        G.git("reset", "-q", "--hard", f"origin/{P.BRANCH}", cwd=wc)
-        # what a grunt killed in the middle wrote (a half-built job would burn its id)
-        G.git("clean", "-q", "-fdx", cwd=wc)
-        if os.path.exists(building):
-            os.unlink(building)
+        # a read-only command and nothing new: no index rewrite
+        if self.share or os.path.exists(building) or not _same_commit(wc):
+            G.git("reset", "-q", "--hard", f"origin/{P.BRANCH}", cwd=wc)
+            # what a grunt killed in the middle wrote (a half-built job would burn its id)
+            G.git("clean", "-q", "-fdx", cwd=wc)
+            if os.path.exists(building):
+                os.unlink(building)
+
+    def _say_stale(self, wc: str, e: BaseException) -> None:
+        """A reading command goes on with the copy as it is: say as of when."""
+        if self._said_stale:
+            return
+        self._said_stale = True
+        try:
+            when = time.strftime(P.TS_FORMAT, time.gmtime(
+                os.stat(os.path.join(wc, ".git", "FETCH_HEAD")).st_mtime))
+        except OSError:
+            when = "an unknown time"
+        print(f"grunt: note: could not refresh from {self.server} ({full_disk(e)}); showing what was "
+              f"pulled at {when}", file=sys.stderr, flush=True)
+
+    def _say_settled(self, entry: dict, arrived: bool) -> None:
+        """Say what became of a change whose push lost its answer (client/unsettled.py)."""
+        what, _, text = entry["what"].partition(": ")
+        head = f"{what}{f' ({text})' if text else ''}, whose outcome was unknown at {entry['time']},"
+        if not arrived:
+            line = f"{head} did not reach {self.server}: send it again"
+        else:
+            words = what.split()
+            job = self.find(words[1]) if words[0] == "submit" and len(words) > 1 else None
+            line = f"{head} did reach {self.server}" + (f": the job is {job.status}" if job else "")
+        print(f"grunt: {line}", file=sys.stderr, flush=True)
+
+    def problem(self) -> str:
+        """What grund on the server says it cannot do (came with the last fetch), or ""."""
+        if not os.path.exists(os.path.join(self.jobs, ".git", *P.PROBLEM_REF.split("/"))):
+            return ""
+        return G.out("cat-file", "blob", P.PROBLEM_REF, cwd=self.jobs)
 
     def _warn_problem(self, wc: str) -> None:
         """Show what grund on the server reported (once per command)."""
-        ref = os.path.join(wc, ".git", *P.PROBLEM_REF.split("/"))
-        if self._warned or not os.path.exists(ref):
+        if self._warned:
             return
-        self._warned = True
-        text = G.out("cat-file", "blob", P.PROBLEM_REF, cwd=wc)
-        print(f"grunt: warning: {self.server}: {text}", file=sys.stderr, flush=True)
+        text = self.problem()
+        if text:
+            self._warned = True
+            print(f"grunt: warning: {self.server}: {text}", file=sys.stderr, flush=True)
 
     # -- jobs ------------------------------------------------------------
     def id_prefix(self) -> str:

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import socket
 from typing import Callable
 
 from .. import config, git as G
-from ..errors import GruntError
+from ..errors import GruntError, OutcomeUnknown
 from ..gruntlib import protocol as P
+from . import unsettled
+from .diagnose import connection_broke
 from .project import Project
-from .remote import PushRejected
+from .remote import PushRejected, RemoteError
 
 PUSH_TRIES = 30  # pushes lost to other clients before giving up (with a random backoff)
+NONCE = "Grunt-Commit"  # the trailer that makes every client commit unique
 Build = Callable[[], "tuple[list[str], str]"]
 
 
@@ -53,14 +57,15 @@ def publish(pr: Project, build: Build) -> str:
         open(building, "w").close()
         try:
             paths, msg = build()
+            parent = G.out("rev-parse", "HEAD", cwd=wc)
             _commit_paths(wc, paths, msg, ident)
             try:
                 pr.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{P.BRANCH}",
                               cwd=wc, proj=pr.proj)
             except PushRejected:
                 raise
-            except GruntError:
-                if not _landed(pr, wc):
+            except RemoteError as e:
+                if not _arrived_all_the_same(pr, wc, parent, msg, e):
                     raise
             os.unlink(building)
             return msg
@@ -75,6 +80,13 @@ def publish(pr: Project, build: Build) -> str:
                      f"({PUSH_TRIES} tries); try again")
 
 
+def _commit(wc: str, msg: str, ident: "dict[str, str]") -> None:
+    """A client commit no other client can make: two laptops with the same identity
+    that submit the same job in the same second would otherwise make the very same
+    commit, and the second push would land nothing while reporting success."""
+    G.commit(f"{msg}\n\n{NONCE}: {secrets.token_hex(8)}", cwd=wc, env=ident)
+
+
 def _commit_paths(wc: str, paths: "list[str]", msg: str, ident: "dict[str, str]") -> None:
     """Commit ``paths``.  grund acts on grcmd files that a commit adds or changes,
     so a command repeated within the second of its timestamp (the same content
@@ -85,31 +97,46 @@ def _commit_paths(wc: str, paths: "list[str]", msg: str, ident: "dict[str, str]"
     if again and staged:
         # some commands repeat while others are new: as below, for those alone
         G.git("rm", "-q", "--cached", "--", *again, cwd=wc)
-        G.commit(f"{msg} (again)", cwd=wc, env=ident)
+        _commit(wc, f"{msg} (again)", ident)
         G.git("add", "-f", "--", *again, cwd=wc)
     try:
-        G.commit(msg, cwd=wc, env=ident)
+        _commit(wc, msg, ident)
     except G.GitError as e:
         if b"nothing to commit" not in e.stdout:
             raise
         G.git("rm", "-r", "-q", "--cached", "--", *paths, cwd=wc)
-        G.commit(f"{msg} (again)", cwd=wc, env=ident)
+        _commit(wc, f"{msg} (again)", ident)
         G.git("add", "-A", "-f", "--", *paths, cwd=wc)
-        G.commit(msg, cwd=wc, env=ident)
+        _commit(wc, msg, ident)
 
 
-def _landed(pr: Project, wc: str) -> bool:
+def _arrived_all_the_same(pr: Project, wc: str, parent: str, msg: str, e: RemoteError) -> bool:
     """After a push that failed: did it reach the server all the same?
 
-    The connection can drop after the server took the commit but before it
-    said so; then the command was sent and must not be reported as lost.
+    The connection can break after the server took the commit but before it
+    said so; then the change was sent and must not be reported as lost.  A
+    look at the server tells; when that look fails too, or the server's branch
+    is still where the push started (the push may yet be landing), the outcome
+    is unknown: kept for the next command to settle, and said so.
     """
+    if not connection_broke(e.stderr, e.returncode):
+        return False   # refused, or never connected: nothing arrived
     head = G.out("rev-parse", "HEAD", cwd=wc)
+    what = msg.split(":", 1)[0]
     try:
         pr.remote.git("fetch", "-q", "origin", cwd=wc, proj=pr.proj)
     except GruntError:
-        return False
-    return G.ok("merge-base", "--is-ancestor", head, f"origin/{P.BRANCH}", cwd=wc)
+        tip = None
+    else:
+        tip = G.out("rev-parse", f"origin/{P.BRANCH}", cwd=wc)
+        if G.ok("merge-base", "--is-ancestor", head, tip, cwd=wc):
+            return True
+        if tip != parent:
+            return False   # the server moved on without it: it can no longer arrive
+    unsettled.remember(wc, head, parent, msg)
+    raise OutcomeUnknown(f"{what} was sent to {pr.server}, but the connection broke before "
+                         f"the server answered ({e}); the next grunt command that reaches "
+                         f"{pr.server} will say whether it arrived")
 
 
 def _restore(wc: str, paths: "list[str]") -> None:

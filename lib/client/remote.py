@@ -34,10 +34,16 @@ from .diagnose import explain, is_transient, missing_command, not_installed, pus
 ENV_SSH = "GRUNT_SSH"
 ENV_MUX = "GRUNT_SSH_MUX"
 ENV_TIMEOUT = "GRUNT_SSH_TIMEOUT"
+ENV_ALIVE = "GRUNT_SSH_ALIVE"
 DEFAULT_CONNECT_TIMEOUT = 10
 # Idle seconds before our master exits by itself: the safety net for a grunt
 # that dies without close().  A master that expired is started again.
 CONTROL_PERSIST = 30
+# A connection that stops answering is given up after about ALIVE_EVERY x
+# (ALIVE_MISSES + 1) seconds (ssh's keep-alives; GRUNT_SSH_ALIVE sets the
+# first), a login after LOGIN_TIMEOUT x the connect timeout.
+ALIVE_EVERY, ALIVE_MISSES = 5, 3
+LOGIN_TIMEOUT = 2
 # Sleeps between tries of a connection that failed transiently (4 tries).
 RETRY_DELAYS = (0.2, 0.5, 1.0)
 
@@ -129,6 +135,7 @@ class Remote:
             raise UsageError(f"invalid address {spec!r} for server {server}: "
                              f"use [user@]host or an absolute path")
         self.timeout = _env_int(ENV_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)
+        self.alive = _env_int(ENV_ALIVE, ALIVE_EVERY)
         self._cmd: str | None = None          # the user's ssh command string
         self._words: list[str] = []           # ... split into argv words
         self._mux: bool | None = None if share else False   # None: not decided yet
@@ -161,8 +168,10 @@ class Remote:
         # ConnectTimeout: a host that accepts TCP but never speaks SSH would
         # otherwise hang forever.  Options on the command line win over the
         # user's config; options in GRUNT_SSH come first and win over ours.
-        return ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.timeout}",
-                "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4"]
+        # LogLevel=INFO: ssh says "Timeout, server not responding" at that level
+        # (its output is read to tell what went wrong, never shown as it is).
+        return ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.timeout}", "-o", "LogLevel=INFO",
+                "-o", f"ServerAliveInterval={self.alive}", "-o", f"ServerAliveCountMax={ALIVE_MISSES}"]
 
     def _client_opts(self) -> list[str]:
         if not self.control_path:
@@ -213,6 +222,9 @@ class Remote:
                 # a mux session's environment is filtered through the MASTER's
                 # SendEnv list: without this git silently drops to protocol v0
                 "-o", "SendEnv=GIT_PROTOCOL",
+                # once in the background the master's stderr is /dev/null: its
+                # word on a connection that died goes to a log of its own
+                "-E", os.path.join(self._dir, "master.log"),
                 "-f", "-N", "--", self.spec]
         for delay in (*RETRY_DELAYS, None):
             # -f forks the master after authentication; its stdio goes to
@@ -221,15 +233,18 @@ class Remote:
             with open(errpath, "wb") as err:
                 try:
                     p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=err, timeout=3 * self.timeout + 10)
+                                       stderr=err, timeout=LOGIN_TIMEOUT * self.timeout)
                     rc = p.returncode
                 except subprocess.TimeoutExpired:
-                    rc = -1
+                    # connected, then silence: ConnectTimeout covers the key
+                    # exchange, keep-alives only a session that is up
+                    raise RemoteError(f"{self.server} stopped answering while logging in "
+                                      f"(nothing within {LOGIN_TIMEOUT * self.timeout} s)") from None
                 except FileNotFoundError:
                     raise RemoteError(f"cannot reach {self.server} ({self._words[0]} is not "
                                       f"installed)") from None
             with open(errpath, "rb") as f:
-                stderr = f.read().decode("utf-8", "replace")
+                stderr = f.read().decode("utf-8", "replace") + self._master_said()
             if rc == 0 and os.path.exists(sock):
                 self.control_path = sock
                 return
@@ -283,7 +298,10 @@ class Remote:
         if sub == "push" and push_rejected(e.stderr + out):
             return PushRejected(f"push to {self.server} was rejected: the server has "
                                 f"commits this push does not include", e.stderr, e.returncode)
-        msg = explain(e.stderr, self.server, proj)
+        msg = explain(e.stderr + self._master_said(), self.server, proj)
+        if msg is None and e.returncode < 0:   # killed by a signal: SIGPIPE when ssh went away
+            msg = (f"the connection to {self.server} broke off (git {sub} was stopped by "
+                   f"signal {-e.returncode})")
         if msg is None:
             detail = telling_line(e.stderr) or f"exit {e.returncode}"
             msg = f"git {sub} with {self.server} failed ({detail})"
@@ -359,11 +377,22 @@ class Remote:
                 if delay is not None and is_transient(stderr):
                     time.sleep(delay)
                     continue
-                msg = explain(stderr, self.server, None)
+                msg = explain(stderr + self._master_said(), self.server, None)
                 if msg:
                     raise RemoteError(msg, stderr, 255)
             return subprocess.CompletedProcess(argv, p.returncode, p.stdout or b"", p.stderr)
         raise AssertionError("unreachable")
+
+    def _master_said(self) -> str:
+        """What our ControlMaster wrote on stderr: why a shared connection died
+        (ssh's "Timeout, server not responding") is said there, not by its clients."""
+        if self._dir is None:
+            return ""
+        try:
+            with open(os.path.join(self._dir, "master.log"), "rb") as f:
+                return "\n" + f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def _timed_out(self, argv: list[str], timeout: float | None) -> RemoteError:
         return RemoteError(f"{argv[0]} on {self.server} did not finish within {timeout:g} s")

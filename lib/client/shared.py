@@ -60,6 +60,7 @@ class SharedProject(Project):
         self.jobs = os.path.join(self.base, "jobs")
         self.results = os.path.join(self.base, "results")
         os.makedirs(self.base, mode=0o700, exist_ok=True)
+        self.share, self._warned, self._said_stale, self.reading = share, True, False, False
         self._take_lock()
         self.remote = Remote(spec or server_address(server, proj, self.base), server, share)
         if spec:
@@ -101,8 +102,7 @@ class SharedProject(Project):
             names = []
         return names[0] if len(names) == 1 else (re.sub(r"[^a-z]", "", self.owner) + "xxx")[:3]
 
-    def sync(self, wc: str | None = None) -> None:
-        wc = wc or self.jobs
+    def _fetch(self, wc: str) -> None:
         try:
             self.remote.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=wc)
         except RemoteError as e:
@@ -111,6 +111,8 @@ class SharedProject(Project):
                                  f"it is not there or not shared with you (the owner runs "
                                  f"grunt share {self.proj} <group> on {self.server})") from None
             raise
+
+    def _move_to_fetched(self, wc: str) -> None:
         G.git("reset", "-q", "--hard", f"origin/{P.BRANCH}", cwd=wc)
         _read_only(wc)
 

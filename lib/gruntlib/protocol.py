@@ -51,9 +51,10 @@ PATCH = "job.patch"
 UNTRACKED = "job.untracked"
 PARENT = "job.parent"           # the job a resubmitted job was made from
 INTERRUPTED = "job.interrupted"  # commands grund gave up on: "<timestamp> <cmd>" lines
+UNCONFIRMED = "job.unconfirmed"  # grunter.py submit exited 0 but left no sign; its output
 # Any of these says that the job was handed to a scheduler (or that handing
-# it over failed for good): its submit must never run again.
-SUBMITTED_SIGNS = (SLURMID, PID, START, ERROR, END)
+# it over failed for good, or ended without a sign): its submit never runs again.
+SUBMITTED_SIGNS = (SLURMID, PID, START, ERROR, END, UNCONFIRMED)
 
 CMD_PREFIX = "grcmd."
 JOBID_RE = re.compile(r"^([a-z]{3})(\d{6})$")
@@ -67,7 +68,7 @@ TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
 # The state files grund, grunt and the runners keep in a working copy's .git
 # directory (never committed).  Server jobs copy: CURSOR, SEEN, REFRESHED,
 # RUNNING (a directory of per-job locks), CHANGED_MARKER, SQUEUE_CACHE.
-# Client jobs copy: BUILDING, JOBS_CACHE.
+# Client jobs copy: BUILDING, JOBS_CACHE, UNSETTLED.
 CURSOR = "grund-cursor"          # grund's position in the history (server/cursor.py)
 SEEN = "grund-seen"              # what grund's last round left, to skip unchanged projects
 REFRESHED = "grund-refreshed"    # touched when the unfinished jobs were last asked about
@@ -78,8 +79,9 @@ SQUEUE_CACHE = "grunt-squeue"    # the Slurm runner's squeue snapshot of this ro
 # next one then resets the copy (and lists jobs without the cache)
 BUILDING = "grunt-building"
 JOBS_CACHE = "grunt-jobs-cache"  # parsed jobs, by job directory tree (client/jobcache.py)
+UNSETTLED = "grunt-unsettled"    # pushes whose answer was lost (client/unsettled.py)
 STATE_FILES = (CURSOR, SEEN, REFRESHED, RUNNING, CHANGED_MARKER, SQUEUE_CACHE, BUILDING,
-               JOBS_CACHE)
+               JOBS_CACHE, UNSETTLED)
 
 # Outside any repository: grund's wake-up FIFO, in <home>/grunt/srv/<server>/.
 FIFO = "grund.fifo"

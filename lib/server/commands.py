@@ -17,16 +17,17 @@ from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
 from . import repos
 from .cursor import Attempt
-from .grunter import grunter_running
+from .grunter import Result
 from .results import copy_results
 from .workcopy import WorkCopy
 
 log = logging.getLogger("grund")
 MOVES = {"delete": "delete", "archive": "archive", "nuke": None, "undelete": "active"}
-Grunter = Callable[[JobDir, str], "tuple[int, str]"]
+Grunter = Callable[[JobDir, str], Result]
 
 
-def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter: Grunter) -> None:
+def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter: Grunter,
+        earlier_submit: "Callable[[JobDir], object]") -> None:
     """Carry out the command file ``path`` (relative to the jobs working copy)."""
     where, cmd = P.parse_command(path)
     job = JobDir(where.under(jobs.path))
@@ -49,9 +50,9 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
         job.log("submit: grund was interrupted after submitting; not submitted again")
         if job.at_rest():  # it ended already; the copy may have been cut short
             copy_results(job, results, [], grunter)
-    elif cmd == "submit" and attempt.resumed and grunter_running(job):
-        job.log("submit: grund was interrupted while grunter.py submit ran, "
-                "and it still runs; not submitted again")
+    elif cmd == "submit" and attempt.resumed and earlier_submit(job) is not None:
+        if job.submitted() and job.at_rest():  # it ended already
+            copy_results(job, results, [], grunter)
     else:
         before = job.submitted() and job.at_rest()
         grunter(job, cmd)

@@ -26,14 +26,15 @@ from ..errors import GruntError
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
 from ..gruntlib.states import FINISHED
-from . import commands, repos
+from . import commands, recovery, repos
 from .cursor import MAX_TRIES, Attempt, Cursor
-from .grunter import run_grunter
+from .grunter import Result, finish_earlier_submit, run_grunter, sweep
 from .results import copy_results
 from .workcopy import WorkCopy
 
 log = logging.getLogger("grund")
 
+PROBLEM_AFTER = 30.0   # seconds of failing rounds before clients are told
 ROOM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 ROOM_WORDS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
               "Permission denied")
@@ -94,6 +95,7 @@ class ServedProject:
         self.problem = ""         # why grund cannot work on it now (out of space ...)
         self.room_failed = None   # type: list[str] | None  # [commit, path] stopped for room
         self.swept = False        # this grund has removed its working copies' stale locks
+        self.failing_since = None  # type: float | None  # rounds have failed since then
 
     def state_file(self, name: str) -> str:
         return P.state_file(self.jobs.path, name)
@@ -133,13 +135,15 @@ class ServedProject:
         P.write_atomic(self.state_file(P.SEEN), json.dumps(self.seen) + "\n", mode=0o600)
 
     # -- one round -----------------------------------------------------------
-    def serve(self, started: float, stopping: "Callable[[], bool]") -> None:
+    def serve(self, started: float, stopping: "Callable[[], bool]", again: bool = True) -> None:
         """This round's work for the project, when anything changed; then the heartbeat.
 
-        Errors are logged, and the round is tried again later.
+        What grund can mend (recovery.py) is mended and the round done again at
+        once; other errors are logged, and the round is tried again later.
         """
         seen = self.load_seen()
         sig = self.signature(seen.get("watch", []))
+        recovery.mend_bare(self.bare)   # two stats when there is nothing to mend
         try:
             if sig != seen.get("sig") or (seen.get("watch") and self.refresh_due()):
                 raced = self.process(started, stopping)
@@ -148,6 +152,7 @@ class ServedProject:
                 # looked at yet: leave the state unremembered, look again
                 if not raced and not stopping():
                     self.remember(sig, self.jobs.head())
+                self.failing_since = None
                 if self.problem or os.path.exists(os.path.join(self.bare, P.PROBLEM_REF)):
                     self.set_problem("")
             self.beat()   # no git: a blob and a ref written by hand (heartbeat.py)
@@ -156,10 +161,51 @@ class ServedProject:
             if why:
                 self.set_problem(f"grund cannot write in {self.jobs.path}: {why}; "
                                  "commands are kept and run once there is room")
+            elif self.mend(e):
+                if again:
+                    self.serve(started, stopping, again=False)
             else:
                 log.error("%s: %s (will retry)", self.proj, e)
-        except Exception:  # a bug: keep serving the other projects
+                self.failing(str(e))
+        except Exception as e:  # a bug: keep serving the other projects
             log.exception("%s: internal error (a bug in grund; will retry)", self.proj)
+            self.failing(f"internal error: {e!r}")
+
+    def mend(self, e: BaseException) -> bool:
+        """Mend what made a round fail, when grund can do that safely (recovery.py)."""
+        if not isinstance(e, G.GitError):
+            return False
+        lock = recovery.stale_lock_in(e.stderr)
+        repos = [self.jobs.path, self.results.path, self.bare,
+                 config.bare_path(self.settings.server, self.proj, "results")]
+        if lock:
+            repo = next((r for r in repos if lock.startswith(r + os.sep)), None)
+            return bool(repo) and recovery.remove_if_stale(lock, repo)
+        wc = next((w for w in (self.jobs, self.results) if e.cwd == w.path), None)
+        if wc is None or not recovery.damaged(e.stderr):
+            return False
+        try:
+            recovery.rebuild(wc.path, config.bare_path(self.settings.server, self.proj,
+                                                       "jobs" if wc is self.jobs else "results"),
+                             wc is self.jobs, wc.env)
+        except (GruntError, OSError) as err:   # the bare repo itself may be damaged
+            log.error("%s: cannot rebuild %s: %s", self.proj, wc.path, err)
+            return False
+        self.swept = False
+        return True
+
+    def failing(self, why: str) -> None:
+        """A round failed: said to clients (the problem ref, the heartbeat) once it has
+        kept failing for PROBLEM_AFTER seconds, so a passing hiccup alarms no one."""
+        now = time.time()
+        if self.failing_since is None:
+            self.failing_since = now
+        if now - self.failing_since >= PROBLEM_AFTER:
+            self.set_problem(f"grund cannot process project {self.proj}: {why}")
+            try:
+                self.beat()
+            except (GruntError, OSError):
+                pass
 
     def process(self, started: float, stopping: "Callable[[], bool]") -> bool:
         """Fetch, run the work list, refresh, collect, push; True when a push raced."""
@@ -196,7 +242,8 @@ class ServedProject:
             if attempt.hopeless:
                 self.give_up(path, attempt)
             else:
-                commands.run(path, attempt, self.jobs, self.results, self.grunter)
+                commands.run(path, attempt, self.jobs, self.results, self.grunter,
+                             self.earlier_submit)
         except (GruntError, OSError) as e:
             room = bool(no_room(e))  # not the command's fault: it waits for room
             self.room_failed = [commit, path] if room else None
@@ -219,8 +266,11 @@ class ServedProject:
         cur.save()
         return cur
 
-    def grunter(self, job: JobDir, cmd: str, quiet: bool = False) -> "tuple[int, str]":
+    def grunter(self, job: JobDir, cmd: str, quiet: bool = False) -> Result:
         return run_grunter(job, cmd, self.settings.runtime, self.settings.grunter_timeout, quiet)
+
+    def earlier_submit(self, job: JobDir) -> "Result | None":
+        return finish_earlier_submit(job, self.settings.grunter_timeout)
 
     def clear_stale_locks(self, started: float) -> None:
         """A git killed with grund leaves *.lock files; they predate this grund.
@@ -304,15 +354,18 @@ class ServedProject:
                 self.grunter(job, "status")
             copy_results(job, self.results, [], self.grunter)
             wc.commit_job(job, f"ended {job.jobid}")
+            sweep(job)
 
     # -- what clients see of grund -------------------------------------------
     def set_problem(self, text: str) -> None:
         """Say (or stop saying) why grund cannot work on a project: its log, and
         a ref in the bare jobs repo that every grunt command fetches and shows."""
-        if text and text != self.problem:
+        if text and text == self.problem:
+            return   # said already
+        if text:
             log.error("%s: %s", self.proj, text)
-        elif not text and self.problem:
-            log.info("%s: can write again", self.proj)
+        elif self.problem:
+            log.info("%s: the problem is gone", self.proj)
         self.problem = text
         try:
             if text:
@@ -336,14 +389,16 @@ class ServedProject:
             unfinished = len(self.load_seen().get("watch", []))   # idle: as last looked at
         else:
             unfinished = len(unfinished_jobs(self.jobs.path))
-        if cursor is None and os.path.isdir(self.jobs.path):
-            cursor = self.load_cursor().commit
-        key = (pending, cursor, unfinished)
+        if cursor is None:
+            cur = Cursor.load(self.state_file(P.CURSOR))   # no git: a file read
+            cursor = cur.commit if cur else None
+        key = (pending, cursor, unfinished, self.problem)
         if key == self.beat_key and now - self.beat_at < H.EVERY:
             return
         H.write(self.bare, {"time": P.now_ts(), "unix": int(now), "version": __version__,
                             "pid": os.getpid(), "host": socket.gethostname(), "cursor": cursor,
-                            "pending": pending, "unfinished": unfinished, "every": H.EVERY},
+                            "pending": pending, "unfinished": unfinished, "every": H.EVERY,
+                            "problem": self.problem},
                 self.beat_blobs)
         self.beat_at, self.beat_key = now, key
 
@@ -359,7 +414,8 @@ class ServedProject:
             return
         try:
             self.beat_at = min(float(data["unix"]), time.time())
-            self.beat_key = (data["pending"], data["cursor"], data["unfinished"])
+            self.beat_key = (data["pending"], data["cursor"], data["unfinished"],
+                             data.get("problem", ""))
         except (KeyError, TypeError, ValueError):
             self.beat_at = 0.0
             return

@@ -16,11 +16,12 @@ from typing import Callable
 from .. import git as G
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
+from .grunter import Result
 from .workcopy import WorkCopy, walk_files
 
 
 def copy_results(job: JobDir, results: WorkCopy, files: "list[str]",
-                 grunter: "Callable[[JobDir, str], tuple[int, str]]") -> None:
+                 grunter: "Callable[[JobDir, str], Result]") -> None:
     """Copy ``files`` of the job (default: ask ``grunter``) and commit them."""
     if not files:
         rc, out = grunter(job, "results")

@@ -1,0 +1,123 @@
+"""A TCP proxy between ssh and the test sshd that can stall or cut connections.
+
+``Proxy(target_port)`` listens on 127.0.0.1 and forwards every connection to
+the target.  ``fault(kind, direction, after)`` arms a fault for every
+connection, counted in bytes that flowed in ``direction`` ("down": server to
+client, "up": client to server) since the connection began:
+
+* ``stall``: from that byte on nothing is forwarded, but both sockets stay
+  open (a network that stops delivering: only timeouts can tell);
+* ``cut``: both sockets are closed (the connection breaks off).
+
+``clear()`` disarms it for new connections, ``drop()`` closes the ones made so
+far; ``bytes(direction)`` is what the connections carried so far.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+
+__all__ = ["Proxy"]
+
+
+class Proxy:
+    def __init__(self, target_port: int, host: str = "127.0.0.1"):
+        self.target = (host, target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.armed: tuple[str, str, int] | None = None
+        self.carried = {"down": 0, "up": 0}
+        self.tripped = 0          # connections the fault hit
+        self.conns: list[socket.socket] = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def fault(self, kind: str, direction: str, after: int) -> None:
+        assert kind in ("stall", "cut") and direction in ("down", "up")
+        with self.lock:
+            self.armed = (kind, direction, after)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.armed = None
+
+    def bytes(self, direction: str) -> int:
+        with self.lock:
+            return self.carried[direction]
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                fault = self.armed
+                self.conns += [client, server]
+            state = {"down": 0, "up": 0, "stalled": False}
+            for src, dst, d in ((server, client, "down"), (client, server, "up")):
+                threading.Thread(target=self._pump, args=(src, dst, d, fault, state),
+                                 daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, direction: str, fault, state) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self._close(src, dst)
+                return
+            if state["stalled"]:
+                continue          # swallow: nothing reaches the other side any more
+            if fault and fault[1] == direction and state[direction] + len(data) > fault[2]:
+                keep = max(0, fault[2] - state[direction])
+                self._send(dst, data[:keep], direction, state)
+                with self.lock:
+                    self.tripped += 1
+                if fault[0] == "cut":
+                    self._close(src, dst)
+                    return
+                state["stalled"] = True
+                continue
+            self._send(dst, data, direction, state)
+
+    def _send(self, dst: socket.socket, data: bytes, direction: str, state) -> None:
+        if not data:
+            return
+        state[direction] += len(data)
+        with self.lock:
+            self.carried[direction] += len(data)
+        try:
+            dst.sendall(data)
+        except OSError:
+            pass
+
+    @staticmethod
+    def _close(*socks: socket.socket) -> None:
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def drop(self) -> None:
+        """Close every connection made so far (new ones are still taken)."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        self._close(*conns)
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        self.drop()

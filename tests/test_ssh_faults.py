@@ -1,0 +1,116 @@
+"""A network on a bad day: connections that stall or break off mid-fetch, mid-push
+and during the login, between grunt and a real sshd (fixture_proxy.Proxy).
+
+grunt must notice a dead connection within about 20 s (ssh keep-alives), say
+what happened in a sentence, and report a push whose answer was lost as
+unknown, never as failed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from fixture_proxy import Proxy
+from fixture_sshd import Sshd
+from test_ssh import SERVER, Checkout, Client, Server, new_project, server  # noqa: F401 (fixture)
+
+BIG = 3 << 20          # bytes of new file content: a fetch or push that takes a while
+MID = 256 << 10        # ... and a point well inside it, far beyond the login
+DETECT = 30            # seconds: the keep-alives give up after ~20 s
+QUICK = {"GRUNT_SSH_ALIVE": "1"}   # ... after ~4 s, for the tests that need not show the default
+
+
+@pytest.fixture
+def proxy(sshd: Sshd) -> Iterator[Proxy]:
+    p = Proxy(sshd.port)
+    yield p
+    p.close()
+
+
+def _through(proxy: Proxy, sshd: Sshd, tmp_path: Path, stem: str) -> Client:
+    """A laptop whose ssh goes through the proxy."""
+    cl = Client(tmp_path / stem, sshd)
+    config = sshd.write_config(tmp_path / f"{stem}.config", Port=str(proxy.port))
+    cl.env["GRUNT_SSH"] = f"ssh -F {config}"
+    return cl
+
+
+def _commit_big_file(co: Checkout) -> None:
+    """The checkout gains BIG bytes of new content: the next submit pushes them."""
+    (co.dir / "data.bin").write_bytes(os.urandom(BIG))
+    for argv in (["add", "data.bin"], ["commit", "-q", "-m", "data"]):
+        subprocess.run(["git", *argv], cwd=co.dir, env=co.client.env, check=True,
+                       capture_output=True)
+
+
+def _timed(co: Checkout, *args: str, env: "dict[str, str] | None" = None):
+    t0 = time.monotonic()
+    p = co.grunt(*args, env=env)
+    return p, time.monotonic() - t0
+
+
+def test_a_fetch_that_stalls_is_given_up_and_said_so(server, sshd, proxy, tmp_path):
+    laptop = _through(proxy, sshd, tmp_path, "laptop")
+    direct = Client(tmp_path / "direct", sshd)
+    co, other = new_project(server, laptop, direct)
+    _commit_big_file(other)
+    other.ok("submit", "-m", "big")                          # the laptop's next fetch is big
+    proxy.fault("stall", "down", MID)
+    p, took = _timed(co, "jobs")
+    assert p.returncode == 1 and took < DETECT, (took, p.stderr)
+    assert p.stderr.startswith(f"grunt: error: {SERVER} stopped answering (ssh: "), p.stderr
+    assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+    proxy.clear()
+    assert "big" in co.ok("jobs", logins=None)               # and the next one works
+
+
+def test_a_push_that_stalls_is_unknown_then_settled(server, sshd, proxy, tmp_path):
+    laptop = _through(proxy, sshd, tmp_path, "laptop")
+    direct = Client(tmp_path / "direct", sshd, prefix="xyz")
+    co, other = new_project(server, laptop, direct)
+    _commit_big_file(co)
+    proxy.fault("stall", "up", MID)
+    p, took = _timed(co, "submit", "-m", "big", env=QUICK)
+    assert p.returncode == 3 and took < 15, (took, p.stderr)
+    assert p.stderr.startswith("grunt: outcome unknown: submit abc000001 was sent to "
+                               f"{SERVER}, but the connection broke before the server answered "
+                               f"({SERVER} stopped answering"), p.stderr
+    proxy.clear()
+    proxy.drop()           # the stalled push's connection ends on the server too
+    other.ok("submit", "-m", "from elsewhere")   # the server's branch moves on without it
+    p = co.grunt("jobs")
+    assert p.returncode == 0 and f"grunt: submit abc000001 (big), whose outcome was unknown at " in p.stderr
+    assert f"did not reach {SERVER}: send it again" in p.stderr
+    assert list(co.jobs()) == ["xyz000001"]
+
+
+def test_a_fetch_that_breaks_off_says_so(server, sshd, proxy, tmp_path):
+    laptop = _through(proxy, sshd, tmp_path, "laptop")
+    direct = Client(tmp_path / "direct", sshd)
+    co, other = new_project(server, laptop, direct)
+    _commit_big_file(other)
+    other.ok("submit", "-m", "big")
+    proxy.fault("cut", "down", MID)
+    p, took = _timed(co, "jobs")
+    assert p.returncode == 1 and took < 10, (took, p.stderr)
+    assert p.stderr.startswith(f"grunt: error: the connection to {SERVER} broke off ("), p.stderr
+    assert p.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("cmd", [["jobs"], ["submit", "-m", "x"]])   # one connection, shared one
+def test_a_login_that_stalls_is_given_up_and_said_so(server, sshd, proxy, tmp_path, cmd):
+    laptop = _through(proxy, sshd, tmp_path, "laptop")
+    co, = new_project(server, laptop)
+    proxy.fault("stall", "down", 600)     # inside the key exchange
+    p, took = _timed(co, *cmd, env=QUICK)
+    assert p.returncode == 1 and took < 15, (took, p.stderr)
+    assert p.stderr in (f"grunt: error: cannot reach {SERVER} (ssh: Connection timed out)\n",
+                        f"grunt: error: {SERVER} stopped answering while logging in "
+                        "(nothing within 20 s)\n"), p.stderr
+    proxy.clear()
+    assert co.grunt(*cmd).returncode == 0
