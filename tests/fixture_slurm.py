@@ -13,6 +13,7 @@ conftest.py does ``from fixture_slurm import *``.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -38,6 +39,7 @@ TEST_USER = "gslurm"
 # scancel, so Slurm purges it MinJobAge after the scancel.
 MINJOBAGE = 10
 SERVER = "s1"
+SESSION_LOCK = "/tmp/grunt-tests-slurm.lock"
 
 # Only the fixtures: the test modules import the helpers themselves.
 __all__ = ["slurm", "slurm_user", "runner_user", "runner_job"]
@@ -65,11 +67,17 @@ def slurm_user() -> str:
 
 @pytest.fixture(scope="session")
 def slurm(slurm_user: str):
-    """A running single-node Slurm cluster; yields the harness environment."""
+    """A running single-node Slurm cluster; yields the harness environment.
+
+    The cluster is the machine's one: two test sessions at once take turns
+    (an flock on SESSION_LOCK, held for the rest of the session).
+    """
     if not _is_root():
         pytest.skip("starting Slurm needs root")
     if not shutil.which("slurmctld") or not shutil.which("sbatch"):
         pytest.skip("Slurm (slurmctld, sbatch) is not installed")
+    turn = open(SESSION_LOCK, "a")
+    fcntl.flock(turn, fcntl.LOCK_EX)
     env = {**os.environ, "SLURM_TEST_USER": slurm_user, "SLURM_TEST_MINJOBAGE": str(MINJOBAGE),
            "SLURM_TEST_CPUS": "8"}
     was_up = subprocess.run(["scontrol", "ping"], capture_output=True, text=True,
@@ -81,6 +89,7 @@ def slurm(slurm_user: str):
     yield env
     if not was_up and not os.environ.get("GRUNT_TEST_KEEP_SLURM"):
         subprocess.run([os.path.join(HARNESS, "slurm-down.sh")], env=env, capture_output=True)
+    turn.close()
 
 
 @pytest.fixture(params=["root", "user"])
