@@ -70,7 +70,9 @@ class Ssh:
 
     def __init__(self) -> None:
         import zipapps
-        from fixture_sshd import start_sshd
+        from fixture_sshd import server_home_turn, start_sshd
+        self.turn = server_home_turn()    # the server user's home is the machine's one
+        self.turn.__enter__()
         self.state = tempfile.mkdtemp(prefix="grunt-chaos-sshd.")
         self.sshd = start_sshd(self.state, ALIAS="gchaos", GIT_V2="1")
         self.bindir = zipapps.build()
@@ -111,6 +113,7 @@ class Ssh:
             self.sshd.stop()
             shutil.rmtree(self.bindir, ignore_errors=True)
             shutil.rmtree(self.state, ignore_errors=True)
+            self.turn.__exit__(None, None, None)
 
 
 class World:
@@ -361,13 +364,14 @@ def outcomes(reports: list[subprocess.CompletedProcess], w: World) -> dict:
 
 
 def settled(w: World, home: str) -> tuple[set[str], set[str]]:
-    """Ask once more (grunt jobs): the ids it says did, and did not, reach the server."""
+    """Ask once more (grunt jobs): the messages of the submits it says did, and did not,
+    reach the server (``grunt: submit <id> (<message>), whose outcome was unknown ...``)."""
     p = w.grunt("jobs", home=home)
     arrived, lost = set(), set()
     for line in p.stderr.splitlines():
-        words = line.split()
-        if len(words) > 2 and words[1] == "submit":
-            (arrived if " did reach " in line else lost if " did not reach " in line else set()).add(words[2].rstrip(","))
+        if line.startswith("grunt: submit ") and "), whose outcome was unknown" in line:
+            msg = line.split(" (", 1)[1].split("), whose", 1)[0]
+            (arrived if " did reach " in line else lost).add(msg)
     return arrived, lost
 
 
@@ -422,7 +426,7 @@ def network(rounds: int = 20, seed: int | None = None, ssh: Ssh | None = None) -
     try:
         g = w.start_grund()
         got, faults = [], Counter()
-        arrived, not_arrived, unknown_ids = set(), set(), set()
+        arrived, not_arrived, unknown = set(), set(), set()
         for r in range(rounds):
             with open(os.path.join(w.proj, f"data{r}.bin"), "wb") as f:
                 f.write(os.urandom(rnd.randint(50, 400) << 10))
@@ -437,7 +441,7 @@ def network(rounds: int = 20, seed: int | None = None, ssh: Ssh | None = None) -
             proxy.drop()          # a stalled connection ends on the server too
             got.append(p)
             if p.returncode == 3:
-                unknown_ids.add(p.stderr.split("submit ", 1)[1].split()[0])
+                unknown.add(f"network {r}")
             a, n = settled(w, w.homes[0])
             arrived |= a
             not_arrived |= n
@@ -448,22 +452,27 @@ def network(rounds: int = 20, seed: int | None = None, ssh: Ssh | None = None) -
         g.send_signal(signal.SIGTERM)
         g.wait(timeout=60)
         w.grund_once()
-        return _network_figures(w, got, faults, arrived, not_arrived, unknown_ids)
+        return _network_figures(w, got, faults, arrived, not_arrived, unknown)
     finally:
         proxy.close()
         w.close()
 
 
-def _network_figures(w, got, faults, arrived, not_arrived, unknown_ids) -> tuple[dict, list[str]]:
+def _network_figures(w, got, faults, arrived, not_arrived, unknown) -> tuple[dict, list[str]]:
+    """Every submit reported sent is on the server, every unknown one settled the way the
+    server says, nothing twice; the figures."""
     figures = outcomes(got, w)
     calls = w.calls()
     jobs = w.jobs_json()
+    messages = {j["message"] for j in jobs.values()}
     problems = [f"{j}: {j2['status']}" for j, j2 in jobs.items() if j2["status"] != "Done"]
     ok_ids = [p.stdout.strip() for p in got if p.returncode == 0]
     problems += [f"{j} reported sent but not on the server" for j in ok_ids if j not in jobs]
-    unsettled = unknown_ids - arrived - not_arrived
-    problems += [f"{j}: unknown, never settled" for j in sorted(unsettled)]
-    problems += [f"{j}: settled as arrived but not on the server" for j in arrived if j not in jobs]
+    problems += [f"{m}: unknown, never settled" for m in sorted(unknown - arrived - not_arrived)]
+    problems += [f"{m}: settled as arrived but not on the server" for m in arrived - messages]
+    problems += [f"{m}: settled as not arrived but on the server" for m in not_arrived & messages]
+    failed = {f"network {r}" for r, p in enumerate(got) if p.returncode not in (0, 3)}
+    problems += [f"{m}: reported failed but on the server" for m in failed & messages]
     args = Counter(j["args"][0] for j in jobs.values())
     dups = sum(n - 1 for n in args.values()) + sum(max(0, calls[("submit", j)] - 1) for j in jobs)
     expected = len(ok_ids) + len(arrived) + 1   # and the last one

@@ -9,6 +9,10 @@ client, "up": client to server) since the connection began:
   open (a network that stops delivering: only timeouts can tell);
 * ``cut``: both sockets are closed (the connection breaks off).
 
+``silence()`` lets nothing come back from the server from now on and refuses
+new connections (a request arrives, its answer is lost, and the look that
+would tell what happened fails too).
+
 ``clear()`` disarms it for new connections, ``drop()`` closes the ones made so
 far; ``bytes(direction)`` is what the connections carried so far.
 """
@@ -30,6 +34,7 @@ class Proxy:
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.armed: tuple[str, str, int] | None = None
+        self.silent = False       # nothing comes back any more (silence())
         self.carried = {"down": 0, "up": 0}
         self.tripped = 0          # connections the fault hit
         self.conns: list[socket.socket] = []
@@ -43,7 +48,12 @@ class Proxy:
 
     def clear(self) -> None:
         with self.lock:
-            self.armed = None
+            self.armed, self.silent = None, False
+
+    def silence(self) -> None:
+        """From now on nothing comes back from the server, and new connections are refused."""
+        with self.lock:
+            self.silent = True
 
     def bytes(self, direction: str) -> int:
         with self.lock:
@@ -63,6 +73,10 @@ class Proxy:
             with self.lock:
                 fault = self.armed
                 self.conns += [client, server]
+                refused = self.silent
+            if refused:
+                self._close(client, server)
+                continue
             state = {"down": 0, "up": 0, "stalled": False}
             for src, dst, d in ((server, client, "down"), (client, server, "up")):
                 threading.Thread(target=self._pump, args=(src, dst, d, fault, state),
@@ -77,11 +91,10 @@ class Proxy:
             if not data:
                 self._close(src, dst)
                 return
-            if state["stalled"]:
+            if state["stalled"] or self.silent and direction == "down":
                 continue          # swallow: nothing reaches the other side any more
             if fault and fault[1] == direction and state[direction] + len(data) > fault[2]:
-                keep = max(0, fault[2] - state[direction])
-                self._send(dst, data[:keep], direction, state)
+                self._send(dst, data[:max(0, fault[2] - state[direction])], direction, state)
                 with self.lock:
                     self.tripped += 1
                 if fault[0] == "cut":

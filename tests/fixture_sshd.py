@@ -22,6 +22,7 @@ Skips only when /usr/sbin/sshd is missing.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
@@ -39,10 +40,11 @@ import pytest
 HARNESS = Path(__file__).resolve().parent / "harness"
 SSHD_BIN = "/usr/sbin/sshd"
 OWNED_DIR = "grunt"   # under the server home; wiped by the session fixture
+SERVER_HOME_LOCK = "/tmp/grunt-tests-server-home.lock"
 # what an ssh session gets without PAM (sshd built-in)
 SSHD_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
 
-__all__ = ["Sshd", "OddSshd", "start_sshd", "free_port", "silent_port",
+__all__ = ["Sshd", "OddSshd", "start_sshd", "free_port", "silent_port", "server_home_turn",
            "sshd", "grunt_ssh", "odd_sshd"]
 
 
@@ -207,16 +209,36 @@ def _wipe_owned(s: Sshd) -> None:
         shutil.rmtree(target, ignore_errors=True)
 
 
+_turns = []   # the lock file while this process holds the turn (it may nest)
+
+
+@contextmanager
+def server_home_turn() -> Iterator[None]:
+    """The server user's home (its ~/grunt) is the machine's one: two test sessions
+    (or make chaos) at once take turns with it."""
+    if not _turns:
+        _turns.append(open(SERVER_HOME_LOCK, "a"))
+        fcntl.flock(_turns[0], fcntl.LOCK_EX)
+    _turns.append(None)
+    try:
+        yield
+    finally:
+        _turns.pop()
+        if len(_turns) == 1:
+            _turns.pop().close()
+
+
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     _require_sshd()
-    s = start_sshd(tmp_path_factory.mktemp("sshd"), GIT_V2="1")
-    _wipe_owned(s)
-    try:
-        yield s
-    finally:
+    with server_home_turn():
+        s = start_sshd(tmp_path_factory.mktemp("sshd"), GIT_V2="1")
         _wipe_owned(s)
-        s.stop()
+        try:
+            yield s
+        finally:
+            _wipe_owned(s)
+            s.stop()
 
 
 @pytest.fixture

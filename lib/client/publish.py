@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import secrets
 import socket
 from typing import Callable
@@ -24,6 +25,7 @@ from .remote import PushRejected, RemoteError
 
 PUSH_TRIES = 30  # pushes lost to other clients before giving up (with a random backoff)
 NONCE = "Grunt-Commit"  # the trailer that makes every client commit unique
+WROTE_ALL = re.compile(r"Writing objects: +100% \(")   # git push --progress: the pack went out
 Build = Callable[[], "tuple[list[str], str]"]
 
 
@@ -60,7 +62,9 @@ def publish(pr: Project, build: Build) -> str:
             parent = G.out("rev-parse", "HEAD", cwd=wc)
             _commit_paths(wc, paths, msg, ident)
             try:
-                pr.remote.git("push", "-q", "origin", f"HEAD:refs/heads/{P.BRANCH}",
+                # --progress: git's "Writing objects: 100%" tells whether the
+                # whole commit went out, should the connection break
+                pr.remote.git("push", "--progress", "origin", f"HEAD:refs/heads/{P.BRANCH}",
                               cwd=wc, proj=pr.proj)
             except PushRejected:
                 raise
@@ -119,8 +123,8 @@ def _arrived_all_the_same(pr: Project, wc: str, parent: str, msg: str, e: Remote
     is still where the push started (the push may yet be landing), the outcome
     is unknown: kept for the next command to settle, and said so.
     """
-    if not connection_broke(e.stderr, e.returncode):
-        return False   # refused, or never connected: nothing arrived
+    if not connection_broke(e.stderr, e.returncode) or not WROTE_ALL.search(e.stderr):
+        return False   # refused, never connected, or cut off before all of it went out
     head = G.out("rev-parse", "HEAD", cwd=wc)
     what = msg.split(":", 1)[0]
     try:
