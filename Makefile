@@ -1,6 +1,10 @@
 # grunt: make demo | make test | make check | make bench | make dist | make install [PREFIX=~/bin] [DESTDIR=]
 PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider
+# the other interpreters the version claims are checked on (pyenv's; the CI image has them)
+PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
+PY38 ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.8.*/bin/python3)))
+PY313 ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3)))
 PREFIX ?= $(HOME)/bin
 # where bash-completion looks for a user's completions (loaded on first use of grunt)
 BASHCOMPDIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/bash-completion/completions
@@ -9,9 +13,14 @@ DESTDIR ?=
 .PHONY: test deps demo bench chaos dist install check clean
 
 ## the whole test suite (what CI runs; installs what the tests need first): the fast
-## tier on both cores, then the tests with a real sshd, Slurm and tmux
+## tier on both cores, on this Python and on 3.8 and 3.13; then the tests with a real
+## sshd, Slurm and tmux, and grund on Python 3.6
 test: deps
 	$(PYTEST) -n 2 -m "not system" tests
+	@for py in "$(PY38)" "$(PY313)"; do \
+	  if [ -z "$$py" ]; then echo "make test: no pyenv Python 3.8 or 3.13 here: its fast tier is not run"; continue; fi; \
+	  echo "$$py -m pytest -m 'not system'"; $$py -m pytest -q -p no:cacheprovider -n 2 -m "not system" tests || exit 1; \
+	done
 	$(PYTEST) -m system tests
 
 ## the fast tier: every test that needs no sshd, Slurm or tmux (under a minute on 2 cores)

@@ -23,8 +23,6 @@ Client home::
 This module is the only one that knows these paths.  Paths "relative" are
 relative to a home, for commands the client runs on the server.
 """
-from __future__ import annotations
-
 import getpass
 import os
 import re
@@ -145,7 +143,7 @@ def defserver_path() -> str:
     return os.path.join(home(), ".grunt.defserver")
 
 
-def read_first_line(path: str) -> str | None:
+def read_first_line(path: str) -> "str | None":
     text = protocol.read_text(path)
     if text is None:
         return None

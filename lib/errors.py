@@ -1,6 +1,4 @@
 """The one error root: a GruntError is a sentence for the user, not a bug."""
-from __future__ import annotations
-
 
 class GruntError(Exception):
     """An error to report as ``grunt: error: <message>`` with exit code 1."""

@@ -4,12 +4,11 @@ Every call is an argv list with an explicit repository (``cwd``), a scrubbed
 environment (no inherited GIT_DIR, GIT_INDEX_FILE, ... from a hook; the ssh
 variables stay), no prompts, and errors that carry argv, exit code and stderr.
 """
-from __future__ import annotations
-
 import os
 import random
 import subprocess
 import time
+from subprocess import PIPE
 
 from .errors import GruntError
 
@@ -27,12 +26,12 @@ _SCRUB = {
 
 # File descriptors every git child inherits.  grund puts its children lock
 # here, so a killed grund's git processes are waited for by the next one.
-INHERIT_FDS: tuple[int, ...] = ()
+INHERIT_FDS: "tuple[int, ...]" = ()
 
 
 class GitError(GruntError):
-    def __init__(self, argv: list[str], returncode: int, stdout: bytes, stderr: bytes,
-                 cwd: str | None = None):
+    def __init__(self, argv: "list[str]", returncode: int, stdout: bytes, stderr: bytes,
+                 cwd: "str | None" = None):
         self.argv = argv
         self.cwd = cwd
         self.returncode = returncode
@@ -46,7 +45,7 @@ class GitError(GruntError):
                          + (f": {first.strip()}" if first else f" (exit {returncode})"))
 
 
-def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def git_env(extra: "dict[str, str] | None" = None) -> "dict[str, str]":
     env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.setdefault("GIT_ASKPASS", "true")
@@ -56,12 +55,12 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def git(*args: str, cwd: str | None = None, input: bytes | None = None,
-        check: bool = True, env: dict[str, str] | None = None) -> bytes:
+def git(*args: str, cwd: "str | None" = None, input: "bytes | None" = None,
+        check: bool = True, env: "dict[str, str] | None" = None) -> bytes:
     """Run ``git <args>`` in ``cwd``; return stdout; raise GitError on failure."""
     argv = ["git", *args]
     try:
-        p = subprocess.run(argv, cwd=cwd, input=input, capture_output=True, pass_fds=INHERIT_FDS,
+        p = subprocess.run(argv, cwd=cwd, input=input, stdout=PIPE, stderr=PIPE, pass_fds=INHERIT_FDS,
                            env=git_env(env), stdin=None if input is not None else subprocess.DEVNULL)
     except FileNotFoundError:
         raise GruntError("git is not installed (or not on PATH)") from None
@@ -70,18 +69,18 @@ def git(*args: str, cwd: str | None = None, input: bytes | None = None,
     return p.stdout
 
 
-def ok(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> bool:
+def ok(*args: str, cwd: "str | None" = None, env: "dict[str, str] | None" = None) -> bool:
     """True when ``git <args>`` exits 0."""
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, pass_fds=INHERIT_FDS,
+    return subprocess.run(["git", *args], cwd=cwd, stdout=PIPE, stderr=PIPE, pass_fds=INHERIT_FDS,
                           stdin=subprocess.DEVNULL, env=git_env(env)).returncode == 0
 
 
-def out(*args: str, cwd: str | None = None, env: dict[str, str] | None = None) -> str:
+def out(*args: str, cwd: "str | None" = None, env: "dict[str, str] | None" = None) -> str:
     """stdout of ``git <args>`` as stripped text."""
     return git(*args, cwd=cwd, env=env).decode("utf-8", "replace").strip()
 
 
-def zsplit(data: bytes) -> list[str]:
+def zsplit(data: bytes) -> "list[str]":
     """Split NUL-terminated ``-z`` output into paths."""
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
 
@@ -93,7 +92,7 @@ def init(path: str, branch: str, bare: bool = False) -> None:
     """
     git("init", "-q", *(["--bare"] if bare else []), path)
     git("symbolic-ref", "HEAD", f"refs/heads/{branch}", cwd=path)
-def remove_stale_locks(wc: str, older_than: float | None = None) -> list[str]:
+def remove_stale_locks(wc: str, older_than: "float | None" = None) -> "list[str]":
     """Remove the ``*.lock`` files a killed git left in ``wc``'s .git; their paths.
 
     Call it only while no git of ours can be working in ``wc`` (grunt and grund
@@ -113,7 +112,7 @@ def remove_stale_locks(wc: str, older_than: float | None = None) -> list[str]:
     return gone
 
 
-def write_blobs(repo: str, paths: list[str]) -> None:
+def write_blobs(repo: str, paths: "list[str]") -> None:
     """Store the files ``paths`` as blobs in ``repo``, all in one pack (one git fast-import).
 
     ``git add`` of many new or changed files writes a loose object for each;
@@ -150,7 +149,7 @@ def write_blobs(repo: str, paths: list[str]) -> None:
         raise GitError(argv, p.returncode, b"", err)
 
 
-def commit(msg: str, cwd: str, env: dict[str, str]) -> None:
+def commit(msg: str, cwd: str, env: "dict[str, str]") -> None:
     """A commit made by grunt or grund: no hooks, never a signing prompt."""
     git("-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", msg, cwd=cwd, env=env)
 

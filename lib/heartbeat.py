@@ -12,8 +12,6 @@ The blob holds ``time`` (UTC, like job timestamps), ``unix``, ``version``,
 watches).  From ``cursor`` the client counts the commands pushed since, which
 is the pending work even when grund is down.
 """
-from __future__ import annotations
-
 import hashlib
 import json
 import os
@@ -33,7 +31,7 @@ EVERY = 60      # seconds between heartbeats of an idle grund
 STALE = 600     # seconds: `grunt jobs` warns when grund was not seen for longer
 
 
-def write(bare: str, data: dict, previous: list[str]) -> None:
+def write(bare: str, data: dict, previous: "list[str]") -> None:
     """Point REF at a new blob holding ``data``; no git process.
 
     An idle grund beats for every project every minute, so the blob and the
@@ -86,7 +84,7 @@ def _write_like(path: str, data: bytes, mode: int, tmp_prefix: str = "") -> None
     os.replace(tmp, path)
 
 
-def read_own(bare: str) -> tuple[str, dict] | None:
+def read_own(bare: str) -> "tuple[str, dict] | None":
     """(blob, data) of the heartbeat in ``bare`` as write() left it, read by hand; None
     when there is none, or it is not a loose object and ref (git gc packed it)."""
     try:
@@ -101,7 +99,7 @@ def read_own(bare: str) -> tuple[str, dict] | None:
     return (blob, data) if isinstance(data, dict) else None
 
 
-def read(wc: str) -> dict | None:
+def read(wc: str) -> "dict | None":
     """The heartbeat the last fetch brought into working copy ``wc``, or None."""
     raw = G.git("cat-file", "blob", REF, cwd=wc, check=False)
     try:
@@ -111,7 +109,7 @@ def read(wc: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def age(data: dict, now: float | None = None) -> float:
+def age(data: dict, now: "float | None" = None) -> float:
     """Seconds since the heartbeat was written (0 for a clock ahead of ours)."""
     try:
         return max(0.0, (time.time() if now is None else now) - float(data.get("unix", 0)))

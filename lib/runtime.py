@@ -8,8 +8,6 @@ so the job that grunter starts (sbatch, a background process) sees exactly
 grund's environment, and a project's own ``lib/`` package still wins, because
 the job directory comes first on ``sys.path``.
 """
-from __future__ import annotations
-
 import os
 import sys
 

@@ -14,12 +14,14 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$SRV" "$CLI"
-echo demo > "$SRV/.grunt.defserver"
-echo demo > "$CLI/.grunt.defserver"
-export GIT_CONFIG_GLOBAL=$D/gitconfig GIT_CONFIG_NOSYSTEM=1
-git config --global user.name "Demo User"
-git config --global user.email demo@example.invalid
-git config --global init.defaultBranch main
+# Both homes are temporary, with their own ~/.gitconfig: nothing here reads or
+# writes the caller's home, with any git (GIT_CONFIG_GLOBAL needs git 2.32).
+for h in "$SRV" "$CLI"; do
+  echo demo > "$h/.grunt.defserver"
+  printf '[user]\n\tname = Demo User\n\temail = demo@example.invalid\n' > "$h/.gitconfig"
+done
+export HOME=$CLI GIT_CONFIG_NOSYSTEM=1
+unset GIT_CONFIG_GLOBAL
 
 server() { (cd "$SRV" && HOME=$SRV "$@"); }
 laptop() { (cd "$CLI/hello" && HOME=$CLI "$@"); }
@@ -38,7 +40,7 @@ echo "hello from the job, args: $*"
 sleep 1
 echo "$*" > result.txt
 EOS
-(cd "$CLI/hello" && git init -q)
+(cd "$CLI/hello" && git init -q && git symbolic-ref HEAD refs/heads/main)
 step "grunt init                               # writes grunter.py"
 laptop "$TOP/grunt" init
 # the example runner, told to start jobs as plain processes (no Slurm here)

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +48,12 @@ from lib.server import grund as daemon  # noqa: E402
 __all__ = ["grunt_hermetic", "core", "core_proj", "async_proj", "fail_proj"]
 
 RUN_SH = 'echo "args: $*"\nmkdir -p out\necho "result of $*" > out/result.txt\n'
+# every home of a test gets this as ~/.gitconfig: every git honours that, where
+# GIT_CONFIG_GLOBAL needs git 2.32 (and init.defaultBranch 2.28: checkouts are
+# put on main by hand)
+GITCONFIG = ("[user]\n\tname = Test User\n\temail = test@example.org\n"
+             "[init]\n\tdefaultBranch = main\n"
+             "[advice]\n\tdetachedHead = false\n")
 
 
 @dataclass
@@ -89,13 +96,19 @@ class Core:
         self.work = os.path.join(tmp, "work")
         self.server = SERVER
         self.procs: list[subprocess.Popen] = []
-        for d in (self.srv, self.cli, self.work):
-            os.makedirs(d)
+        os.makedirs(self.work)
         for home in (self.srv, self.cli):
-            self.write(os.path.join(home, ".grunt.defserver"), SERVER + "\n")
+            self.client_home(home)
         self.home(self.cli)
 
     # ---------------------------------------------------------------- helpers
+    def client_home(self, path: str) -> str:
+        """A home with the test's git identity and the server's name (another laptop)."""
+        path = path if os.path.isabs(path) else os.path.join(self.tmp, path)
+        self.write(os.path.join(path, ".grunt.defserver"), SERVER + "\n")
+        self.write(os.path.join(path, ".gitconfig"), GITCONFIG)
+        return path
+
     def home(self, path: str) -> None:
         real = os.path.realpath(path)
         assert real.startswith(os.path.realpath(self.tmp) + os.sep) and real != REAL_HOME, \
@@ -188,6 +201,7 @@ class Core:
         top = os.path.join(where or self.work, name)
         os.makedirs(top)
         git("init", "-q", cwd=top)
+        git("symbolic-ref", "HEAD", "refs/heads/main", cwd=top)
         if grunter:
             self.write(os.path.join(top, "grunter.py"),
                        self.read(os.path.join(DATA, f"grunter_{grunter}.py")))
@@ -243,17 +257,13 @@ def grunt_hermetic(tmp_path, monkeypatch):
     """No test sees the real home, the user's git config or a hook's git variables."""
     home = tmp_path / "home"
     home.mkdir()
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[user]\n\tname = Test User\n\temail = test@example.org\n"
-                   "[init]\n\tdefaultBranch = main\n"
-                   "[advice]\n\tdetachedHead = false\n")
+    (home / ".gitconfig").write_text(GITCONFIG)
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         monkeypatch.setenv(var, LOGIN)
     for var in list(os.environ):
-        if var.startswith("GIT_") and var not in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM"):
+        if var.startswith("GIT_") and var != "GIT_CONFIG_NOSYSTEM":
             monkeypatch.delenv(var)
     for var in ("GRUND_INTERVAL", "NO_COLOR", "GRUNT_SSH", "COLUMNS", "LINES"):
         monkeypatch.delenv(var, raising=False)
@@ -332,3 +342,13 @@ def fails(core, cwd, *argv, rc=1):
     assert r.err.startswith("grunt: error: ") and r.err.count("\n") == 1, r.err
     assert git("rev-parse", "main", cwd=core.bare("p")) == before
     return r.err[len("grunt: error: "):].strip()
+
+
+def pyenv_python(version: str) -> "str | None":
+    """The interpreter of Python ``version`` (e.g. "3.6") that pyenv holds, or None."""
+    import glob
+    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip() \
+        if shutil.which("pyenv") else os.path.expanduser("~root/.pyenv")
+    found = sorted(glob.glob(os.path.join(root or "/nonexistent", "versions", f"{version}.*",
+                                          "bin", "python3")))
+    return found[-1] if found else None

@@ -12,6 +12,14 @@ pip_install() {
 python3 -c 'import pytest' 2>/dev/null || pip_install pytest
 python3 -c 'import xdist' 2>/dev/null || pip_install pytest-xdist
 command -v vermin >/dev/null || pip_install vermin
+# the fast tier runs on pyenv's 3.8 and 3.13 too (make test), when they are there
+root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+for py in "$root"/versions/3.8.*/bin/python3 "$root"/versions/3.13.*/bin/python3; do
+  [ -x "$py" ] || continue
+  "$py" -c 'import pytest, xdist' 2>/dev/null && continue
+  echo "install-deps: $py -m pip install pytest pytest-xdist"
+  "$py" -m pip install -q pytest pytest-xdist || "$py" -m pip install -q --break-system-packages pytest pytest-xdist
+done
 [ "${1:-}" = "--python" ] && exit 0
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)

@@ -79,7 +79,7 @@ def test_newproj_asks_for_the_server_name_on_a_terminal(core):
     read_until(b"created on hpc2")
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert core.read(os.path.join(core.srv, ".grunt.defserver")) == "hpc2\n"
     assert os.path.isdir(os.path.join(core.srv, "grunt", "bb", "hpc2", "p", "jobs.git"))
 

@@ -174,8 +174,7 @@ def test_project_name_from_file(core, namefile):
 
 
 def test_two_clients_submit_at_the_same_moment(core, core_proj):
-    other = os.path.join(core.tmp, "cli2")
-    core.write(os.path.join(other, ".grunt.defserver"), SERVER + "\n")
+    other = core.client_home("cli2")
     core.grunt("newproj", "p", core.srv, home=other).ok()
     procs = [subprocess.Popen([GRUNT, "submit", f"{home[-4:]}-{i}", "-m", f"race {i}"],
                               cwd=core_proj, env=core.env(home), stdin=subprocess.DEVNULL,

@@ -2,15 +2,14 @@
 import os
 import re
 
-from fixture_core import SERVER, git
+from fixture_core import git
 from lib import git as G
 from lib.client.project import Project
 from lib.gruntlib import protocol as P
 
 
 def _second_home(core):
-    other = os.path.join(core.tmp, "cli2")
-    core.write(os.path.join(other, ".grunt.defserver"), SERVER + "\n")
+    other = core.client_home("cli2")
     core.grunt("newproj", "p", core.srv, home=other).ok()
     return other
 

@@ -35,8 +35,15 @@ def unique() -> str:
 def bare_repo(sshd: Sshd, proj: str) -> str:
     """Create grunt/bb/<SERVER>/<proj>/jobs.git on the server; return its relative path."""
     rel = f"grunt/bb/{SERVER}/{proj}/jobs.git"
-    sshd.as_server("git", "init", "-q", "--bare", "-b", "main", rel)
+    sshd.as_server("git", "init", "-q", "--bare", rel)
+    sshd.as_server("git", "-C", rel, "symbolic-ref", "HEAD", "refs/heads/main")   # (init -b: git 2.28)
     return rel
+
+
+def init(repo: Path, *opts: str) -> None:
+    """A new repository on branch main, as every git does it (init -b needs git 2.28)."""
+    git("init", "-q", *opts, str(repo))
+    git("symbolic-ref", "HEAD", "refs/heads/main", cwd=str(repo))
 
 
 def commit(repo: Path, msg: str) -> None:
@@ -47,7 +54,7 @@ def commit(repo: Path, msg: str) -> None:
 
 def local_repo(tmp_path: Path, name: str = "wc") -> Path:
     repo = tmp_path / name
-    git("init", "-q", "-b", "main", str(repo))
+    init(repo)
     commit(repo, "one")
     return repo
 
@@ -122,7 +129,7 @@ def test_bad_spec_is_refused() -> None:
 def test_local_transport(tmp_path: Path) -> None:
     home = tmp_path / "home"
     rel = f"grunt/bb/{SERVER}/p/jobs.git"
-    git("init", "-q", "--bare", "-b", "main", str(home / rel))
+    init(home / rel, "--bare")
     repo = local_repo(tmp_path)
     with Remote(str(home), SERVER) as r:
         assert r.is_local and r.git_env() == {}
@@ -293,10 +300,11 @@ def test_grunt_ssh_wins_over_git_ssh_command(grunt_ssh: Sshd,
 
 def test_core_sshcommand_is_honoured(grunt_ssh: Sshd, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    gitconfig = tmp_path / "gitconfig"
-    gitconfig.write_text(f"[core]\n\tsshCommand = {grunt_ssh.ssh_command}\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[core]\n\tsshCommand = {grunt_ssh.ssh_command}\n")
     monkeypatch.delenv("GRUNT_SSH")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("HOME", str(home))
     with Remote(grunt_ssh.alias, SERVER) as r:
         assert r.run(["echo", "ok"]).stdout == b"ok\n"
         assert r.control_path

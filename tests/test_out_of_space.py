@@ -79,8 +79,7 @@ def test_a_full_laptop_disk_reads_what_is_there_and_refuses_writes(core, small_c
     core.grund()
     core.grunt("jobs", cwd=proj).ok()
     # another laptop sends something big: the next fetch runs out of room
-    other = os.path.join(core.tmp, "cli2")
-    core.write(os.path.join(other, ".grunt.defserver"), SERVER + "\n")
+    other = core.client_home("cli2")
     core.grunt("newproj", "p", core.srv, home=other).ok()
     with open(os.path.join(proj, "big.bin"), "wb") as f:
         f.write(os.urandom(2 << 20))

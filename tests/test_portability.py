@@ -13,14 +13,40 @@ from fixture_core import ROOT
 from lib import cli
 
 
-def test_runtime_code_works_on_python_3_8():
+def cluster_side() -> list[str]:
+    """The files that run on the cluster: grund and every lib module it imports (its
+    ``newproj``/``share`` too), gruntlib (inside jobs and grunters), grunter_example.py."""
+    import test_layout as L
+    seen, todo = set(), ["lib.server.grund", "lib.server.share", "lib",
+                         *(m for m in L.MODULES if m.startswith("lib.gruntlib"))]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += L._lib_imports(m)
+    return sorted(L.MODULES[m] for m in seen) + [os.path.join(ROOT, "grund"),
+                                                 os.path.join(ROOT, "grunter_example.py")]
+
+
+def _vermin(target: str, paths: list[str], *flags: str) -> None:
     vermin = shutil.which("vermin")
     if vermin is None:
         pytest.skip("vermin is not installed (tests/install-deps.sh installs it)")
-    paths = [os.path.join(ROOT, p) for p in gitcalls.RUNTIME]
-    p = subprocess.run([vermin, "-q", "--no-tips", "--violations", "-t=3.8-", *paths],
+    p = subprocess.run([vermin, "-q", "--no-tips", "--violations", *flags, f"-t={target}-", *paths],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_the_cluster_side_works_on_python_3_6():
+    paths = cluster_side()
+    assert any(p.endswith("lib/server/grund.py") for p in paths)
+    assert any(p.endswith("lib/gruntlib/slurm.py") for p in paths)
+    # without `from __future__ import annotations` (3.7), annotations are evaluated
+    _vermin("3.6", paths, "--eval-annotations")
+
+
+def test_the_laptop_side_works_on_python_3_8():
+    _vermin("3.8", [os.path.join(ROOT, p) for p in gitcalls.RUNTIME])
 
 
 def _readme_git_table() -> dict[str, str]:

@@ -4,6 +4,8 @@ Each test counts the git processes a command starts, through a ``git`` on PATH
 that logs its arguments and runs the real git.  (The timings themselves are in
 ``make bench``.)
 """
+from __future__ import annotations
+
 import os
 import shutil
 import signal

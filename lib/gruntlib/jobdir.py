@@ -5,8 +5,6 @@ to keep them true after the scheduler has forgotten the job.  A *unit* is
 what has its own start/end/exitcode/status files: the job, or each task of
 an array job (``job.<task>.*``).
 """
-from __future__ import annotations
-
 import os
 
 from . import protocol, states

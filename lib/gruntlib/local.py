@@ -9,8 +9,6 @@ each with SLURM_ARRAY_TASK_ID set and its output in job.<task>.out, so a program
 written for a Slurm array runs unchanged.  Resource settings (time, memory,
 ...) are not enforced here.
 """
-from __future__ import annotations
-
 import os
 import signal
 import subprocess
@@ -43,7 +41,7 @@ def submit(job: JobDir, conf: dict) -> int:
     return 0
 
 
-def _proc_stat(pid: str | int) -> tuple[str, int] | None:
+def _proc_stat(pid: "str | int") -> "tuple[str, int] | None":
     """(state letter, process group) from /proc, None when there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:

@@ -11,8 +11,6 @@ Besides the folders, a jobs repository holds ``.grunt-ids/<prefix>`` (the last
 job number of each prefix) and ``active/<prefix>000000/<proj>/`` (commands
 that belong to no job, e.g. newproj-server).
 """
-from __future__ import annotations
-
 import datetime as _dt
 import os
 import re

@@ -12,8 +12,6 @@ local.py); the engines import the base modules (protocol, states, jobdir,
 script, settings), never this one.  The job's own script (script.py) records
 job.start, job.end and job.exitcode itself.
 """
-from __future__ import annotations
-
 import glob
 import os
 import shutil

@@ -3,8 +3,6 @@
 Shared by the engines: Slurm puts ``#SBATCH`` lines at its top (job.sbatch),
 the local engine runs it as it is (job.sh).
 """
-from __future__ import annotations
-
 import shlex
 from typing import Sequence
 

@@ -5,8 +5,6 @@ A grunter script is a dict of settings and two lines::
     from gruntlib import runner
     sys.exit(runner.main(SETTINGS))
 """
-from __future__ import annotations
-
 import re
 
 from .jobdir import RunnerError

@@ -18,8 +18,6 @@ Where a job's state comes from, in order:
    understand arrays.  Its exit codes are right for COMPLETED and FAILED only
    (CANCELLED and TIMEOUT always say 0:0).
 """
-from __future__ import annotations
-
 import os
 import pwd
 import re
@@ -57,10 +55,10 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _run(argv: list[str], cwd: str | None = None) -> subprocess.CompletedProcess:
+def _run(argv: "list[str]", cwd: "str | None" = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
-                              errors="replace", stdin=subprocess.DEVNULL)
+        return subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise RunnerError(f"{argv[0]} not found on PATH (is this a Slurm cluster?)") from None
 
@@ -75,7 +73,7 @@ def _exitcode(code: str, signal: str) -> int:
     return 128 + int(signal) if int(signal) else int(code)
 
 
-def _timestamp(slurm_time: str) -> str | None:
+def _timestamp(slurm_time: str) -> "str | None":
     """Slurm's local ``2024-05-01T12:00:00`` as a protocol timestamp (UTC)."""
     try:
         epoch = time.mktime(time.strptime(slurm_time, "%Y-%m-%dT%H:%M:%S"))
@@ -84,7 +82,7 @@ def _timestamp(slurm_time: str) -> str | None:
     return time.strftime(protocol.TS_FORMAT, time.gmtime(epoch))
 
 
-def sbatch_header(job: JobDir, conf: dict) -> list[str]:
+def sbatch_header(job: JobDir, conf: dict) -> "list[str]":
     array = conf["array"] is not None
     lines = [f"--job-name={job.jobid}", f"--output={'job.%a.out' if array else 'job.out'}"]
     lines += [f"{opt}={conf[name]}" for name, opt in SBATCH_OPTIONS if conf[name] is not None]
@@ -94,7 +92,7 @@ def sbatch_header(job: JobDir, conf: dict) -> list[str]:
     return [line if line.startswith("#SBATCH") else f"#SBATCH {line}" for line in lines]
 
 
-def _submitted(job: JobDir) -> str | None:
+def _submitted(job: JobDir) -> "str | None":
     """The Slurm id of this job if it is already in the queue, else None.
 
     Matched by job name (the grunt job id) *and* working directory, since two
@@ -164,7 +162,7 @@ class Row(NamedTuple):
     end: str
 
 
-def _cache_path(job: JobDir) -> str | None:
+def _cache_path(job: JobDir) -> "str | None":
     path = protocol.state_file(protocol.JobPath.top_of(job.path), protocol.SQUEUE_CACHE)
     return path if os.path.isdir(os.path.dirname(path)) else None
 
@@ -216,7 +214,7 @@ def _squeue_text(job: JobDir) -> str:
     return p.stdout
 
 
-def _snapshot(job: JobDir) -> dict[tuple[str, int | None], Row]:
+def _snapshot(job: JobDir) -> "dict[tuple[str, int | None], Row]":
     rows = {}
     for line in _squeue_text(job).splitlines():
         parts = line.split("|", 5)
@@ -237,18 +235,18 @@ def _outcome(row: Row) -> Outcome:
     return Outcome(state, reason, None, end)
 
 
-def _scontrol_exitcode(jobid: str) -> int | None:
+def _scontrol_exitcode(jobid: str) -> "int | None":
     p = _run(["scontrol", "show", "job", jobid])
     m = EXITCODE_RE.search(p.stdout) if p.returncode == 0 else None
     return _exitcode(*m.groups()) if m else None
 
 
-def _sacct(slurmid: str) -> dict[int | None, Outcome] | None:
+def _sacct(slurmid: str) -> "dict[int | None, Outcome] | None":
     """Outcomes from Slurm's accounting database; None when there is none."""
     p = _run(["sacct", "-n", "-P", "-X", "-j", slurmid, "-o", "JobID,State,ExitCode,End"])
     if p.returncode != 0:
         return None
-    found: dict[int | None, Outcome] = {}
+    found = {}  # type: dict[int | None, Outcome]
     for line in p.stdout.splitlines():
         parts = line.split("|")
         if len(parts) != 4:
@@ -264,7 +262,7 @@ def _sacct(slurmid: str) -> dict[int | None, Outcome] | None:
     return found or None
 
 
-def _jobcomp_file() -> str | None:
+def _jobcomp_file() -> "str | None":
     p = _run(["scontrol", "show", "config"])
     conf = dict(re.findall(r"^(\w+)\s*=\s*(.*?)\s*$", p.stdout, re.M)) if p.returncode == 0 else {}
     if conf.get("JobCompType") == "jobcomp/filetxt" and conf.get("JobCompLoc"):
@@ -288,14 +286,14 @@ def _lines_backwards(f: BinaryIO, limit: int) -> Iterator[bytes]:
         yield tail
 
 
-def _jobcomp(slurmid: str, units: list[int | None]) -> dict[int | None, Outcome]:
+def _jobcomp(slurmid: str, units: "list[int | None]") -> "dict[int | None, Outcome]":
     """Outcomes from the jobcomp text file, newest first.
 
     A line is ``Key=Value`` pairs for one finished job; an array task carries
     ``ArrayJobId``/``ArrayTaskId`` (its JobId is a raw id of its own).
     """
     path = _jobcomp_file()
-    found: dict[int | None, Outcome] = {}
+    found = {}  # type: dict[int | None, Outcome]
     try:
         f = open(path, "rb") if path else None
     except OSError:
@@ -322,7 +320,7 @@ def _jobcomp(slurmid: str, units: list[int | None]) -> dict[int | None, Outcome]
     return found
 
 
-def _from_files(job: JobDir, unit: int | None) -> Outcome:
+def _from_files(job: JobDir, unit: "int | None") -> Outcome:
     """What the job's own files say, when Slurm has nothing left to tell."""
     if job.has(protocol.CANCELED) and not job.has(protocol.task_file(unit, "end")):
         return Outcome("CANCELLED")

@@ -13,8 +13,6 @@ A state is *finished* when it can never change again (FINISHED); a
 ``job.status`` word is *final* for the same reason (FINAL).  FINISHED is
 derived from FINAL, so the two cannot disagree.
 """
-from __future__ import annotations
-
 from typing import NamedTuple
 
 # States shown to the user, and how alarming each one is (term.py colours by it).

@@ -5,8 +5,6 @@ Core commands: ``update``/``results`` (copy results), ``delete``, ``archive``,
 ``nuke``, ``undelete`` (move a job in both repositories) and
 ``newproj-server`` (create another project on this server).
 """
-from __future__ import annotations
-
 import logging
 import os
 import shutil

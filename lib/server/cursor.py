@@ -13,8 +13,6 @@ never lost, and one that was in flight when grund died is known as such when
 it begins again (``resumed``), so a ``submit`` is not run twice.  A commit can
 hold several commands: those done are listed until the whole commit is.
 """
-from __future__ import annotations
-
 import json
 from typing import NamedTuple
 

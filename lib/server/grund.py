@@ -7,8 +7,6 @@ the job scripts poke, with a timeout as the safety net; each round serves
 every project (project.py), which costs a few ``stat`` calls when nothing
 changed.  Signal handlers only set a flag and poke the FIFO.
 """
-from __future__ import annotations
-
 import argparse
 import errno
 import fcntl
@@ -24,7 +22,7 @@ import time
 from .. import __version__, config, git as G, runtime
 from ..errors import GruntError
 from ..gruntlib import protocol as P
-from . import repos
+from . import repos, share
 from .grunter import GRUNTER_TIMEOUT
 from .project import ServedProject, Settings
 
@@ -189,10 +187,10 @@ def flock_within(f, seconds: float) -> bool:
 
 
 
-def log_to(path: str | None, stream, quiet: bool) -> list[logging.Handler]:
+def log_to(path: "str | None", stream, quiet: bool) -> "list[logging.Handler]":
     """grund's log handlers: the rotating file ``path`` (INFO), and ``stream`` unless None."""
     fmt = logging.Formatter("%(asctime)s grund: %(message)s", "%Y-%m-%d %H:%M:%S")
-    handlers: list[logging.Handler] = []
+    handlers = []  # type: list[logging.Handler]
     if path:
         handlers.append(logging.handlers.RotatingFileHandler(
             path, maxBytes=LOG_BYTES, backupCount=LOG_KEEP, encoding="utf-8"))
@@ -206,7 +204,7 @@ def log_to(path: str | None, stream, quiet: bool) -> list[logging.Handler]:
     return handlers
 
 
-def _fail(msg: str, handlers: list[logging.Handler]) -> None:
+def _fail(msg: str, handlers: "list[logging.Handler]") -> None:
     """An error that ends grund: into its log once it has one, else on stderr."""
     if handlers:
         log.error("error: %s", msg)
@@ -214,10 +212,37 @@ def _fail(msg: str, handlers: list[logging.Handler]) -> None:
         print(f"grund: error: {msg}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _project_command(action: str, names: "list[str]") -> int:
+    """``grund newproj <proj>`` and ``grund share <proj> <group>``: what ``grunt newproj``
+    and ``grunt share`` do on the server, for a cluster whose python3 runs grund
+    but not grunt (Python 3.6)."""
+    want = 1 if action == "newproj" else 2
+    if len(names) != want:
+        print(f"grund: error: usage: grund {action} <proj>{' <unix-group>' if want == 2 else ''}",
+              file=sys.stderr)
+        return 2
+    try:
+        if action == "newproj":
+            server = config.default_server(ask=True)
+            existed = repos.create_project(server, names[0])
+            print(f"project {names[0]} {'already exists' if existed else 'created'} on {server} "
+                  f"({os.path.dirname(config.bare_path(server, names[0], 'jobs'))})")
+        else:
+            server = config.default_server()
+            share.share_project(server, names[0], names[1])
+            print(f"project {names[0]} on {server} is now readable (not writable) by group {names[1]}")
+    except GruntError as e:
+        print(f"grund: error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(prog="grund", description="grunt's daemon on the server")
-    ap.add_argument("action", nargs="?", choices=["run", "restart"], default="run",
-                    help="restart: stop a running grund first")
+    ap.add_argument("action", nargs="?", choices=["run", "restart", "newproj", "share"],
+                    default="run", help="restart: stop a running grund first; newproj <proj>: "
+                    "create a project; share <proj> <unix-group>: let the group read it")
+    ap.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     ap.add_argument("--once", action="store_true", help="process everything pending and exit")
     ap.add_argument("--cron", action="store_true",
                     help="start grund in the background unless it runs already (silent); "
@@ -231,7 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-q", "--quiet", action="store_true", help="log only warnings on stderr")
     ap.add_argument("--version", action="version", version=f"grund {__version__}")
     a = ap.parse_args(argv)
-    handlers: list[logging.Handler] = []
+    if a.action in ("newproj", "share"):
+        return _project_command(a.action, a.names)
+    if a.names:
+        ap.error(f"unrecognized arguments: {' '.join(a.names)}")
+    handlers = []   # type: list[logging.Handler]
     try:
         server = config.default_server()
         d = Grund(server, a.interval, a.once and not a.cron, a.refresh, a.grunter_timeout)

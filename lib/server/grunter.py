@@ -13,8 +13,6 @@ it ends.  Each call leaves a record in the jobs working copy's .git
 So a grund that restarts while a ``submit`` ran, or after it ended, takes its
 outcome as it is (its error reaches job.error) instead of running it again.
 """
-from __future__ import annotations
-
 import fcntl
 import json
 import os

@@ -10,8 +10,6 @@ A round of a project, when anything changed (``serve``):
 
 Idle cost: a few ``stat`` calls and file reads (``signature``), no git process.
 """
-from __future__ import annotations
-
 import errno
 import glob
 import json

@@ -14,8 +14,6 @@
   every result of the results copy).  The damaged ``.git`` is kept beside it
   as ``.git.damaged``.
 """
-from __future__ import annotations
-
 import glob
 import logging
 import os

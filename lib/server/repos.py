@@ -1,7 +1,5 @@
 """The server's repositories: creating a project (``grunt newproj`` on the server),
 grund's working copies, the post-receive hook that wakes grund."""
-from __future__ import annotations
-
 import os
 import shlex
 import shutil
@@ -12,7 +10,7 @@ from ..gruntlib import protocol as P
 from .workcopy import grund_env
 
 
-def projects(server: str) -> list[str]:
+def projects(server: str) -> "list[str]":
     """The projects of ``server`` that have their bare repos here."""
     base = config.projects_dir(server)
     try:
@@ -22,7 +20,7 @@ def projects(server: str) -> list[str]:
         return []
 
 
-def read_tip(bare: str, branch: str = P.BRANCH) -> str | None:
+def read_tip(bare: str, branch: str = P.BRANCH) -> "str | None":
     """The commit a bare repo's branch points at, read from its files (no git process)."""
     text = P.read_text(os.path.join(bare, "refs", "heads", branch))
     if text and text.strip():

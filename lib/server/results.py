@@ -7,8 +7,6 @@ out); refused ones are named in job.log.  The copies are stored as one pack
 (git fast-import), so the ``git add`` that follows writes no loose object
 per file.
 """
-from __future__ import annotations
-
 import os
 import shutil
 from typing import Callable

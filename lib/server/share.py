@@ -8,8 +8,6 @@ to the repos let the group pass (x, not r: the group cannot list the other
 projects).  grund's working copies, where jobs run, stay private.  The reader's
 side is client/shared.py.
 """
-from __future__ import annotations
-
 import grp
 import os
 import stat
@@ -18,7 +16,7 @@ from .. import config, git as G
 from ..errors import GruntError
 
 
-def share_project(server: str, proj: str, group: str) -> list[str]:
+def share_project(server: str, proj: str, group: str) -> "list[str]":
     """Let ``group`` read ``proj``'s bare repos; return the paths made readable."""
     config.check_name("project", proj)
     bares = [config.bare_path(server, proj, kind) for kind in config.KINDS]

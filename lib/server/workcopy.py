@@ -5,8 +5,6 @@ grund and the clients never write the same files (clients: snapshots,
 conflicts.  What a grund killed with -9 left half done (a merge, a staged
 commit) is finished here before the next merge.
 """
-from __future__ import annotations
-
 import csv
 import hashlib
 import io
