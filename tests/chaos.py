@@ -353,14 +353,18 @@ def concurrency(homes: int = 3, per: int = 20, ssh: Ssh | None = None) -> tuple[
 
 
 def outcomes(reports: list[subprocess.CompletedProcess], w: World) -> dict:
-    """What the submits were reported as, and what the server holds and grunter ran."""
+    """What the submits were reported as (killed: stopped before they could say), what the
+    server holds, what grunter ran, and the jobs that did not end (stuck)."""
     rcs = [p.returncode for p in reports]
+    killed = sum(1 for rc in rcs if rc < 0 or rc == 130)
     on_server = {p.split("/")[1] for p in w.tree("jobs") if p.startswith("active/") and p.count("/") > 2}
     calls = w.calls()
+    states = w.jobs_json()
     return {"attempted": len(rcs), "reported ok": rcs.count(0), "reported unknown": rcs.count(3),
-            "reported failed": len(rcs) - rcs.count(0) - rcs.count(3),
+            "reported failed": len(rcs) - rcs.count(0) - rcs.count(3) - killed, "killed": killed,
             "on the server": len(on_server),
-            "run by grunter": sum(1 for j in on_server if calls[("submit", j)] > 0)}
+            "run by grunter": sum(1 for j in on_server if calls[("submit", j)] > 0),
+            "stuck": sum(1 for j in on_server if states.get(j, {}).get("status") in ("Pending", "Running"))}
 
 
 def settled(w: World, home: str) -> tuple[set[str], set[str]]:
@@ -524,12 +528,14 @@ def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None,
         sent: Counter = Counter()
         ids: list[str] = []
         failures: list[str] = []
+        reports: list[subprocess.CompletedProcess] = []
         done = threading.Event()
 
         def client() -> None:
             try:
                 for k in range(jobs):
                     p = w.grunt("submit", f"k{k}", "-m", f"job {k}")
+                    reports.append(p)
                     if p.returncode:
                         failures.append(f"submit: {p.stderr.strip()}")
                         continue
@@ -584,7 +590,7 @@ def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None,
         problems += check_results(w, [j for j in ids if "submit" not in gave_up[j]]) + check_repos(w)
         with open(os.path.join(w.tmp, "grund.log")) as f:
             log = f.read()
-        figures = {"kills survived": n, "jobs": len(ids),
+        figures = {**outcomes(reports, w), "kills survived": n, "jobs": len(ids),
                    "commands sent": len(ids) + sum(sent.values()),
                    "status/update sent": f"{sum(v for k, v in sent.items() if k[0] == 'status')}"
                                          f"/{sum(v for k, v in sent.items() if k[0] == 'update')}",
@@ -608,6 +614,7 @@ def interrupt(rounds: int = 20, seed: int | None = None,
         problems: list[str] = []
         sigs: Counter = Counter()
         ok_ids = []
+        reports: list[subprocess.CompletedProcess] = []
         took = [0.3]   # how long a whole submit takes here: signals land anywhere within it
         for r in range(rounds):
             p = subprocess.Popen([GRUNT, "submit", f"int{r}", "-m", f"interrupted {r}"], cwd=w.proj,
@@ -619,7 +626,8 @@ def interrupt(rounds: int = 20, seed: int | None = None,
                 os.killpg(p.pid, sig)
             else:                     # kill -9 of grunt alone: its git children go on
                 p.kill()
-            _, err = p.communicate(timeout=60)
+            out, err = p.communicate(timeout=60)
+            reports.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
             sigs[(sig.name, "finished first" if p.returncode == 0 else "interrupted")] += 1
             # Ctrl-C can land while python itself starts (site-packages' .pth
             # files), before a line of grunt runs: that traceback is not grunt's
@@ -627,6 +635,7 @@ def interrupt(rounds: int = 20, seed: int | None = None,
                 problems.append(f"round {r}: a traceback after {sig.name}:\n{err.decode()}")
             t0 = time.monotonic()
             nxt = w.grunt("submit", f"ok{r}", "-m", f"after {r}", home=home)
+            reports.append(nxt)
             took.append(time.monotonic() - t0)
             if nxt.returncode:
                 problems.append(f"round {r}: the next submit failed: {nxt.stderr.strip()}")
@@ -653,7 +662,7 @@ def interrupt(rounds: int = 20, seed: int | None = None,
         if dups or lost:
             problems.append(f"{dups} duplicate and {lost} lost submits")
         problems += check_repos(w)
-        figures = {"rounds": rounds, "signals": {f"{a} ({b})": n for (a, b), n in sorted(sigs.items())},
+        figures = {**outcomes(reports, w), "rounds": rounds, "signals": {f"{a} ({b})": n for (a, b), n in sorted(sigs.items())},
                    "jobs in the repo": len(ids), "id gaps": len(set(want) - set(ids)),
                    "next submits failed": rounds - len(ok_ids), "losses": lost, "duplicates": dups,
                    **w.ssh_figures()}
@@ -669,8 +678,10 @@ def report(title: str, fn, total: Counter) -> int:
     print(f"\n== {title} ({time.monotonic() - t0:.1f} s)", flush=True)
     for k, v in figures.items():
         print(f"  {k:24s} {v}")
-    for k in ("losses", "duplicates"):
-        total[k] += figures[k]
+    for k in ("losses", "duplicates", "stuck"):
+        total[k] += figures.get(k, 0)
+    if figures.get("stuck"):
+        problems.append(f"{figures['stuck']} job(s) never ended")
     for p in problems:
         print(f"  PROBLEM: {p}")
     return len(problems)
@@ -708,9 +719,12 @@ def main() -> int:
                 ssh.close()
     print()
     for t, total in totals.items():
-        print(f"chaos {t:5s}: {total['losses']} losses, {total['duplicates']} duplicates")
+        print(f"chaos {t:5s}: {total['losses']} losses, {total['duplicates']} duplicates, "
+              f"{total['stuck']} stuck")
     print(f"chaos: {sum(t['losses'] for t in totals.values())} losses, "
-          f"{sum(t['duplicates'] for t in totals.values())} duplicates, {bad} problem(s)")
+          f"{sum(t['duplicates'] for t in totals.values())} duplicates, "
+          f"{sum(t['stuck'] for t in totals.values())} stuck, {bad} problem(s)"
+          + ("; every repository passed git fsck" if not bad else ""))
     return 1 if bad else 0
 
 
