@@ -74,6 +74,7 @@ def test_a_push_cut_off_before_all_of_it_went_out_did_not_arrive(server, sshd, p
     laptop = _through(proxy, sshd, tmp_path, "laptop")
     co, = new_project(server, laptop)
     _commit_big_file(co)
+    proxy.drop()                          # a fault hits new connections: none left over
     proxy.fault("stall", "up", MID)       # a third of the pack went out, then silence
     p, took = _timed(co, "submit", "-m", "big", env=QUICK)
     assert p.returncode == 1 and took < 15, (took, p.stderr)
