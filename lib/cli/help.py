@@ -66,6 +66,18 @@ HELP: dict[str, tuple[str, str]] = {
                       "exit 1 when it has not been seen for 10 minutes."),
     "init": ("init [--force]",
              "Write grunter.py into the current project from grunter_example.py."),
+    "compare": ("compare [runs..] [--col C[:stat],..] [--stat last|min|max|mean] [--sort C [--desc]]"
+                " [--top N] [--file GLOB] [--csv|--json]",
+                "A table of runs (jobs, sweep tasks <jobid>_<task>; default: the active jobs):\n"
+                "the parameters that differ, state, time, and the final figures of the result\n"
+                "files (CSV, TSV, etable; key: value lines of job.out).  From the laptop's copy\n"
+                "(grunt pull first); --col picks columns, --stat the figure (default: last row)."),
+    "plot": ("plot [runs..] --y COL [--x COL] [--by PARAM] [--height N] [--file GLOB]",
+             "A line chart of column COL in the terminal, one line per run; --by PARAM:\n"
+             "one line per value of PARAM, the mean over its runs with their min..max band."),
+    "report": ("report [runs..] [-o report.html] [--y COL].. [--by PARAM] [compare options]",
+               "One self-contained HTML file (no network, no script): charts of the columns\n"
+               "(--y, default the first six), the compare table and the jobs table."),
     "help": ("help [<command>]", "Show help."),
 }
 ALIASES = {"results": "update"}
