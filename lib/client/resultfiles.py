@@ -226,17 +226,19 @@ def find(top: str, pattern: "str | None" = None) -> "list[str]":
 
 
 class Stats:
-    """A column's running figures: count, sum, min, max, last."""
+    """A column's running figures: count, sum, min, max, last (NaN only in last)."""
 
-    __slots__ = ("n", "total", "lo", "hi", "last")
+    __slots__ = ("n", "k", "total", "lo", "hi", "last")
 
     def __init__(self) -> None:
-        self.n, self.total, self.lo, self.hi, self.last = 0, 0.0, math.inf, -math.inf, None
+        self.n = self.k = 0   # values, and of them not NaN
+        self.total, self.lo, self.hi, self.last = 0.0, math.inf, -math.inf, None
 
     def add(self, v: float) -> None:
         self.n += 1
         self.last = v
         if v == v:   # NaN stays out of sum, min and max
+            self.k += 1
             self.total += v
             self.lo = min(self.lo, v)
             self.hi = max(self.hi, v)
@@ -247,7 +249,7 @@ class Stats:
         if stat == "last":
             return self.last
         if stat == "mean":
-            return self.total / self.n
+            return self.total / self.k if self.k else math.nan
         if self.lo > self.hi:   # only NaNs
             return math.nan
         return self.lo if stat == "min" else self.hi
