@@ -35,7 +35,8 @@ th { background: #f0f0f0; }
 .legend span.swatch { display: inline-block; width: 1.5em; height: 0.35em; margin-right: 0.4em;
   vertical-align: middle; }
 .msg { white-space: pre-wrap; }
-@media print { body { margin: 0; } h2 { break-after: avoid; } tr { break-inside: avoid; }
+.wide { overflow-x: auto; }
+@media print { body { margin: 0; font-size: 10px; } .wide { overflow: visible; } h2 { break-after: avoid; } tr { break-inside: avoid; }
   a { color: inherit; } }
 """
 
@@ -123,7 +124,8 @@ def _table(headers: "list[str]", rows: "list[list[str]]", numeric_from: int = 99
                         f'<td class="{cls if i == len(r) - 1 else ""}">{_e(c)}</td>'
                         for i, c in enumerate(r))
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body) + "</tbody></table>"
+    return (f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>\n'
+            + "\n".join(body) + "</tbody></table></div>")
 
 
 def render(cmp: Compared, compare_table: "tuple[list[str], list[list[str]]]",
