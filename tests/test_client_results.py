@@ -57,13 +57,10 @@ def test_key_values_of_job_out(tmp_path):
 
 
 def test_non_numeric_cells_are_skipped_and_counted(tmp_path):
-    t = _table(tmp_path, "m.csv", "a\n1\nx\n2\nnan\n\ny\n")
-    s = R.Stats()
-    for row in t.rows():
-        v = R.numeric(t, row, "a")
-        if v is not None:
-            s.add(v)
-    assert t.bad == {"a": R.Bad(2, "x")}
+    t = _table(tmp_path, "m.csv", "a,b\n1,3\nx,\n2,4,9\nnan\n\ny,5\n")
+    s = t.figures()["a"]
+    assert t.bad == {"a": R.Bad(2, "x")} and t.ragged == 1
+    assert (t.figures()["b"].get("mean"), t.figures()["b"].n) == (4.0, 3)
     assert (s.get("min"), s.get("max"), s.get("mean"), s.n) == (1.0, 2.0, 1.5, 3)
     assert s.get("last") != s.get("last")   # NaN: the last value is what it is
 

@@ -159,16 +159,7 @@ def _figures_last(t: R.Table) -> "dict[str, R.Stats]":
 
 
 def _figures_full(t: R.Table) -> "dict[str, R.Stats]":
-    out: "dict[str, R.Stats]" = {}
-    for row in t.rows():
-        for c, cell in row.items():
-            v = R.numeric(t, row, c)
-            if v is not None:
-                s = out.get(c)
-                if s is None:
-                    s = out[c] = R.Stats()
-                s.add(v)
-    return out
+    return t.figures()
 
 
 def series(cat: Catalog, run: Run, y: str, x: "str | None") -> "tuple[R.Series, str] | None":

@@ -161,6 +161,33 @@ class Table:
             if cells is not None:
                 yield self._as_row(cells)
 
+    def figures(self) -> "dict[str, Stats]":
+        """Every column's running figures over the whole file (one pass, no row dicts)."""
+        out: "dict[str, Stats]" = {}
+        if self.keyvalue:
+            for row in self.rows():
+                for c in row:
+                    _add(out, self, c, row[c])
+            return out
+        if self.header is None:
+            return out
+        idx = [(i, c) for i, c in enumerate(self.header.columns) if i not in self.header.text_cols]
+        lines = self._lines()
+        if self.header.has_header:
+            next(lines, None)
+        width = len(self.header.columns)
+        for line in lines:
+            cells = _data_cells(line, self.header)
+            if cells is None:
+                continue
+            if len(cells) > width:
+                self.ragged += 1
+            n = len(cells)
+            for i, c in idx:
+                if i < n:
+                    _add(out, self, c, cells[i])
+        return out
+
     def _as_row(self, cells: "list[str]") -> "dict[str, str]":
         cols = self.header.columns
         if len(cells) > len(cols):
@@ -195,6 +222,19 @@ class Table:
     def note_bad(self, col: str, cell: str) -> None:
         b = self.bad.get(col)
         self.bad[col] = Bad(b.count + 1, b.example) if b else Bad(1, cell)
+
+
+def _add(out: "dict[str, Stats]", t: Table, col: str, cell: str) -> None:
+    try:
+        v = float(cell)
+    except ValueError:
+        if cell.strip():
+            t.note_bad(col, cell.strip())
+        return
+    s = out.get(col)
+    if s is None:
+        s = out[col] = Stats()
+    s.add(v)
 
 
 def numeric(t: Table, row: "dict[str, str]", col: str) -> "float | None":
