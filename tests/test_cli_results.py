@@ -87,6 +87,14 @@ def test_compare_plain_jobs(core, trained):
     assert got[c]["SSE"] == "1" and got[a]["Trials"] == "20"            # the etable's last row
     assert got[a]["final_loss"] == got[a]["loss"]
     assert "Name" not in t[0] and "phase" not in t[0]                   # text columns left out
+    # at a narrow terminal: figures that do not fit are left out whole, and named
+    core.mp.setenv("COLUMNS", "70")
+    r = core.grunt("compare", cwd=top).ok()
+    core.mp.delenv("COLUMNS")
+    assert max(map(len, r.out.splitlines())) <= 70 and rows(r.out)[0][-1] == "Trials"
+    assert r.err == ("grunt: note: 6 column(s) left out to fit the terminal: metrics.csv:epoch, "
+                     "loss, acc, final_loss, job.out:epoch, speed (--col picks columns; a pipe "
+                     "gets them all)\n")
     # min over the whole file: the bad cell is skipped with a note
     r = core.grunt("compare", "--col", "loss:min,acc:max", "--sort", "loss:min", cwd=top).ok()
     t = rows(r.out)

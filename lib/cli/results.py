@@ -93,15 +93,34 @@ def compare(a: Namespace) -> int:
                         "" if d is None else f"{d:.0f}",
                         *(_num(cmp.values[r.id].get(c)) for c in cmp.cols)])
     else:
-        headers, rows = table_rows(cmp)
-        shrink = list(range(1, 1 + len(cmp.params)))
-        say(table(headers, rows, shrink=shrink, limit=term.width()))
+        _print_table(cmp)
     _notes(cmp.notes)
     if cmp.without:
         _note(f"no results in the laptop's copy for {len(cmp.without)} run(s): "
               f"{', '.join(r.id for r in cmp.without[:10])}{' ...' if len(cmp.without) > 10 else ''}"
               " (grunt update asks for them, grunt pull fetches them)")
     return 0
+
+
+def _print_table(cmp: C.Compared) -> None:
+    """The table, fit to the terminal as jobs does: parameters are cut first, then the
+    figures that do not fit are left out whole (and named), never cut."""
+    headers, rows = table_rows(cmp)
+    limit = term.width()
+    shrink = list(range(1, 1 + len(cmp.params)))
+    fixed = len(headers) - len(cmp.cols)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    gain = sum(max(0, widths[i] - term.MIN_CELL) for i in shrink)   # what cutting params saves
+
+    def fits(n: int) -> bool:
+        return sum(widths[:n]) + 2 * (n - 1) - gain <= limit
+    keep = len(headers)
+    while limit and keep > fixed + 1 and not fits(keep):
+        keep -= 1
+    if keep < len(headers):
+        _note(f"{len(headers) - keep} column(s) left out to fit the terminal: "
+              f"{', '.join(headers[keep:])} (--col picks columns; a pipe gets them all)")
+    say(table(headers[:keep], [r[:keep] for r in rows], shrink=shrink, limit=limit))
 
 
 def _num(v: "float | None") -> str:

@@ -147,7 +147,7 @@ def render(lines: "list[Line]", width: int, height: int, xlabel: str, ylabel: st
     box = bounds(lines)
     if box is None:
         return "(nothing to draw: no numeric points)"
-    ylo, yhi, yt = nice_range(box[2], box[3], max(3, height // 3))
+    ylo, yhi, yt = nice_range(box[2], box[3], max(4, height // 3))
     box = (box[0], box[1], ylo, yhi)
     ylabels = [fmt(t) for t in yt]
     gutter = max(len(s) for s in ylabels) if ylabels else 1
@@ -216,18 +216,20 @@ def group_band(runs_points: "list[list[tuple[float, float]]]", bins: int,
     """Mean line and min..max band over several runs' series, on ``bins`` x bins."""
     span = (xhi - xlo) or 1.0
     per_bin: "list[list[float]]" = [[] for _ in range(bins)]
+    xs_bin: "list[list[float]]" = [[] for _ in range(bins)]
     for pts in runs_points:
         sums: "dict[int, list[float]]" = {}
         for x, y in pts:
             if math.isfinite(x) and math.isfinite(y):
                 b = min(bins - 1, max(0, int((x - xlo) / span * bins)))
                 sums.setdefault(b, []).append(y)
+                xs_bin[b].append(x)
         for b, ys in sums.items():
             per_bin[b].append(sum(ys) / len(ys))   # each run counts once per bin
     mean, band = [], []
     for b, vals in enumerate(per_bin):
         if vals:
-            x = xlo + (b + 0.5) * span / bins
+            x = sum(xs_bin[b]) / len(xs_bin[b])   # where the bin's points are
             mean.append((x, sum(vals) / len(vals)))
             band.append((x, min(vals), max(vals)))
     return mean, band
