@@ -97,3 +97,39 @@ def test_a_chart_in_braille_with_colour_and_in_plain_markers():
     assert rows[-2:] == ["  * up", "  + down"]
     band = chart.render([chart.Line("g", [(0, 1), (1, 1)], [(0, 0, 2), (1, 0, 2)])], 30, 8, "x", "y")
     assert "·" in band
+
+
+def _run(tmp_path, rid: str, files: "dict[str, str]"):
+    from lib import jobs as J
+    from lib.client.runs import Run
+    d = tmp_path / rid
+    d.mkdir()
+    for rel, text in files.items():
+        (d / rel).parent.mkdir(parents=True, exist_ok=True)
+        (d / rel).write_text(text)
+    job = J.Job(id=rid, proj="p", folder="active", path=str(d), status="Done")
+    return Run(rid, job, None, {}, [], str(d), str(d / "job.out"), "Done")
+
+
+def test_runs_whose_files_disagree_on_columns(tmp_path):
+    from lib.client import compare as C
+    from lib.errors import GruntError, UsageError
+    a = _run(tmp_path, "aaa000001", {"m.csv": "step,loss\n1,0.5\n2,0.4\n"})
+    b = _run(tmp_path, "aaa000002", {"m.csv": "step,acc,loss\n1,0.9,0.3\n",
+                                     "other/e.csv": "loss\n7\n", "notes.txt": "x\n"})
+    c = _run(tmp_path, "aaa000003", {})
+    cat = C.Catalog([a, b, c])
+    assert cat.names() == ["step", "m.csv:loss", "acc", "other/e.csv:loss"]
+    cmp = C.compare(cat, [], [], "last")
+    assert [col.name for col in cmp.cols] == cat.names() and cmp.without == [c]
+    assert cmp.values[a.id] == {C.Col("step"): 2.0, C.Col("m.csv:loss"): 0.4}
+    assert cmp.values[b.id][C.Col("other/e.csv:loss")] == 7.0
+    assert cat.resolve("loss") == ["m.csv:loss", "other/e.csv:loss"]
+    with pytest.raises(UsageError, match="column 'loss' is in several files: name one of "
+                                         "m.csv:loss, other/e.csv:loss"):
+        C.chart_lines(cat, "loss", None, None, [])
+    lines, xname, notes = C.chart_lines(cat, "acc", None, None, [])
+    assert [ln.label for ln in lines] == [b.id] and xname == "step"
+    assert notes == [f"{a.id} has no column acc"]
+    with pytest.raises(GruntError, match="no results for these runs"):
+        C.Catalog([c])
