@@ -48,6 +48,11 @@ EOF
 '''
 
 
+def bad_cell_note(jid: str) -> str:
+    return (f"grunt: note: {jid} metrics.csv: 1 non-numeric cell(s) in column loss "
+            "skipped (e.g. 'diverged')\n")
+
+
 def _finish(core, top: str, jids: "list[str]") -> None:
     """grund until every job has ended and its results are copied; then pull."""
     core.grund()
@@ -99,8 +104,7 @@ def test_compare_plain_jobs(core, trained):
     r = core.grunt("compare", "--col", "loss:min,acc:max", "--sort", "loss:min", cwd=top).ok()
     t = rows(r.out)
     assert t[0][-2:] == ["loss:min", "acc:max"] and [x[0] for x in t[1:]] == [c, d, a, b]
-    assert r.err == (f"grunt: note: {d} metrics.csv: 1 non-numeric cell(s) in column loss "
-                     "skipped (e.g. 'diverged')\n")
+    assert r.err == bad_cell_note(d)
     r = core.grunt("compare", f"{a}..4", "--col", "acc", "--stat", "mean", "--sort", "acc:mean",
                    "--desc", "--top", "2", "--json", cwd=top).ok()
     js = json.loads(r.out)
@@ -124,6 +128,7 @@ def test_plot_and_report_of_plain_jobs(core, trained, tmp_path):
         ["x", f"{c}  lr=0.5  seed=1"], ["o", f"{d}  lr=0.5  seed=2  bad=1"]]
     plot = "\n".join(lines[1:-4])
     assert all(m in plot for m in "*+xo") and "\033" not in r.out
+    assert r.err == bad_cell_note(d)
     assert max(map(len, lines)) <= 80
     r = core.grunt("plot", "--y", "loss", "--by", "lr", "--x", "epoch", cwd=top).ok()
     assert [ln.strip() for ln in r.out.splitlines()[-2:]] == [

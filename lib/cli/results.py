@@ -191,7 +191,7 @@ def report_args(p: Parser) -> None:
 def report(a: Namespace) -> int:
     cmp, cat = compared(a)
     cat.runs = cmp.runs   # the charts show the runs the table shows (--top)
-    ys = a.y or [c.name for c in cmp.cols][:Rep.MAX_DEFAULT_CHARTS]
+    ys = a.y or list(dict.fromkeys(c.name for c in cmp.cols))[:Rep.MAX_DEFAULT_CHARTS]
     charts = []
     for y in ys:
         lines, xname, notes = C.chart_lines(cat, y, a.x, a.by, cmp.params, bins=200)

@@ -226,6 +226,7 @@ def chart_lines(cat: Catalog, y: str, x: "str | None", by: "str | None", params:
             continue
         got.append((run, s[0].points()))
         xname = s[1]
+    notes += cat.bad_notes(set(ys))
     if not by:
         lines = [Line(run.id + "".join(f"  {k}={run.params[k]}" for k in params
                                        if k in run.params), pts) for run, pts in got]
