@@ -175,11 +175,8 @@ def series(cat: Catalog, run: Run, y: str, x: "str | None") -> "tuple[R.Series, 
             raise UsageError(f"no column '{x}' in {run.id} {t.rel} beside {y}; "
                              f"there are: {', '.join(t.columns)}")
         s = R.Series()
-        for i, row in enumerate(t.rows()):
-            yv = R.numeric(t, row, ycol)
-            xv = float(i) if xcol is None else R.numeric(t, row, xcol)
-            if yv is not None and xv is not None:
-                s.add(xv, yv)
+        for xv, yv in t.pairs(xcol, ycol):
+            s.add(xv, yv)
         return s, xcol or "row"
     return None
 

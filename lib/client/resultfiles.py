@@ -188,6 +188,31 @@ class Table:
                     _add(out, self, c, cells[i])
         return out
 
+    def pairs(self, xcol: "str | None", ycol: str) -> Iterator["tuple[float, float]"]:
+        """(x, y) of every row where both are numbers; x is the row number without ``xcol``."""
+        if self.keyvalue or self.header is None:
+            for i, row in enumerate(self.rows()):
+                y = numeric(self, row, ycol)
+                x = float(i) if xcol is None else numeric(self, row, xcol)
+                if x is not None and y is not None:
+                    yield x, y
+            return
+        cols = self.header.columns
+        yi, xi = cols.index(ycol), (cols.index(xcol) if xcol is not None else -1)
+        lines = self._lines()
+        if self.header.has_header:
+            next(lines, None)
+        i = -1
+        for line in lines:
+            cells = _data_cells(line, self.header)
+            if cells is None:
+                continue
+            i += 1
+            y = _cell(self, ycol, cells, yi)
+            x = float(i) if xi < 0 else _cell(self, xcol, cells, xi)
+            if x is not None and y is not None:
+                yield x, y
+
     def _as_row(self, cells: "list[str]") -> "dict[str, str]":
         cols = self.header.columns
         if len(cells) > len(cols):
@@ -224,17 +249,24 @@ class Table:
         self.bad[col] = Bad(b.count + 1, b.example) if b else Bad(1, cell)
 
 
-def _add(out: "dict[str, Stats]", t: Table, col: str, cell: str) -> None:
+def _cell(t: "Table", col: str, cells: "list[str]", i: int) -> "float | None":
+    if i >= len(cells):
+        return None
     try:
-        v = float(cell)
+        return float(cells[i])
     except ValueError:
-        if cell.strip():
-            t.note_bad(col, cell.strip())
-        return
-    s = out.get(col)
-    if s is None:
-        s = out[col] = Stats()
-    s.add(v)
+        if cells[i].strip():
+            t.note_bad(col, cells[i].strip())
+        return None
+
+
+def _add(out: "dict[str, Stats]", t: Table, col: str, cell: str) -> None:
+    v = _cell(t, col, [cell], 0)
+    if v is not None:
+        s = out.get(col)
+        if s is None:
+            s = out[col] = Stats()
+        s.add(v)
 
 
 def numeric(t: Table, row: "dict[str, str]", col: str) -> "float | None":
