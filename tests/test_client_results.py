@@ -133,3 +133,16 @@ def test_runs_whose_files_disagree_on_columns(tmp_path):
     assert notes == [f"{a.id} has no column acc"]
     with pytest.raises(GruntError, match="no results for these runs"):
         C.Catalog([c])
+
+
+@pytest.mark.parametrize("text,error", [
+    ("{", "job.sweep is not valid JSON"),
+    ('{"version": 1, "runs": [{"values": {}}]}', "job.sweep has no list of runs with task numbers"),
+    ('{"version": 2, "runs": []}', "job.sweep is version 2, this grunt reads version 1"),
+])
+def test_a_broken_sweep_file_is_one_sentence(tmp_path, text, error):
+    from lib.client.runs import read_sweep
+    from lib.errors import GruntError
+    run = _run(tmp_path, "aaa000001", {"job.sweep": text})
+    with pytest.raises(GruntError, match=f"^aaa000001: {error}"):
+        read_sweep(run.job)

@@ -75,8 +75,12 @@ def read_sweep(job: J.Job) -> "dict | None":
         data = json.loads(text)
     except ValueError:
         raise GruntError(f"{job.id}: {SWEEP} is not valid JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-        raise GruntError(f"{job.id}: {SWEEP} has no list of runs")
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not all(
+            isinstance(r, dict) and str(r.get("task", "")).isdigit() for r in data["runs"]):
+        raise GruntError(f"{job.id}: {SWEEP} has no list of runs with task numbers")
+    if data.get("version") != 1:
+        raise GruntError(f"{job.id}: {SWEEP} is version {data.get('version')}, this grunt "
+                         f"reads version 1: a newer grunt wrote it")
     return data
 
 
@@ -121,7 +125,7 @@ def expand(pr: Project, job: J.Job, only: "set[int] | None" = None) -> "list[Run
                     os.path.join(job.path, P.OUT), job.status, job.start, job.end)]
     runs = []
     for r in sweep["runs"]:
-        task = int(r.get("task", len(runs)))
+        task = int(r["task"])
         if only is not None and task not in only:
             continue
         d = os.path.join(res, RUNS_DIR, str(task))
