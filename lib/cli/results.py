@@ -13,7 +13,7 @@ from .. import term
 from ..client import compare as C, report as Rep
 from ..client.chart import fmt, render
 from ..client.runs import Run, differing, select
-from ..errors import UsageError
+from ..errors import GruntError, UsageError
 from ..term import table
 from .common import Parser, project, say, user
 
@@ -60,7 +60,7 @@ def _gather(a: Namespace) -> "tuple[C.Catalog, list[str]]":
     with project(a, share=False, reading=True) as pr:
         runs = select(pr, a.runs)
         if not runs:
-            raise UsageError("no runs: no active jobs in the laptop's copy (grunt pull fetches them)")
+            raise GruntError("no runs: no active jobs in the laptop's copy (grunt pull fetches them)")
         return C.Catalog(runs, a.file), differing(runs)
 
 
