@@ -30,6 +30,8 @@ def test_csv_with_quotes_ragged_rows_and_no_header(tmp_path):
     assert t.columns == ["step", "loss", "note, long"]
     assert list(t.rows())[0] == {"step": "1", "loss": "0.5", "note, long": "a, b"}
     assert t.ragged == 1
+    t = _table(tmp_path, "excel.csv", "\ufeffstep,loss\r\n1,0.5\r\n")
+    assert t.columns == ["step", "loss"] and t.last_row() == {"step": "1", "loss": "0.5"}
     t = _table(tmp_path, "raw.tsv", "1\t2\n3\t4\n")
     assert t.columns == ["c1", "c2"] and t.last_row() == {"c1": "3", "c2": "4"}
     assert [r["c1"] for r in t.rows()] == ["1", "3"]

@@ -111,8 +111,8 @@ class Table:
             self.header = None
             self.columns = self._kv_columns()
             return
-        with open(path, encoding="utf-8", errors="replace", newline="") as f:
-            first = f.readline()
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+            first = f.readline()   # (a spreadsheet's byte order mark dropped)
         self.header = read_header(path, first) if first.strip() else None
         # etable's text columns ($) are no figures: not offered at all
         self.columns = [c for i, c in enumerate(self.header.columns)
@@ -133,7 +133,7 @@ class Table:
         return list(seen)
 
     def _lines(self) -> Iterator[str]:
-        with open(self.path, encoding="utf-8", errors="replace", newline="") as f:
+        with open(self.path, encoding="utf-8-sig", errors="replace", newline="") as f:
             yield from f
 
     # -- rows -------------------------------------------------------------
