@@ -3,6 +3,7 @@ no network, its charts render, and nothing is fetched from anywhere."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import struct
@@ -111,6 +112,13 @@ def test_the_report_in_a_browser(core, trained, tmp_path):  # noqa: F811
         p = _browser(str(tmp_path), trap, f"--screenshot={shot}", "--window-size=900,1200",
                      "file://" + out)
         assert p.returncode == 0 and os.path.exists(shot), p.stderr
+        # and it prints: two charts, two tables on pages of their own
+        pdf = str(tmp_path / "report.pdf")
+        p = _browser(str(tmp_path), trap, f"--print-to-pdf={pdf}", "--no-pdf-header-footer",
+                     "file://" + out)
+        assert p.returncode == 0 and os.path.exists(pdf), p.stderr
+        pages = len(re.findall(rb"/Type\s*/Page\b", open(pdf, "rb").read()))
+        assert 1 <= pages <= 4, pages
         # the trap sees what a page fetches: one that loads a font is caught
         fetched = [r for r in trap.seen if not any(own in r for own in BROWSER_OWN)]
         assert fetched == [], f"the report made the browser fetch: {fetched}"
