@@ -21,8 +21,10 @@ import os
 import re
 from typing import Iterator, NamedTuple
 
+from ..gruntlib import protocol as P
+
 RESULT_EXTS = (".csv", ".tsv", ".tab", ".etab")
-OUT_FILE = "job.out"         # the key-value lines of a job's output count as a result file
+OUT_FILE = P.OUT             # the key-value lines of a job's output count as a result file
 ETABLE_TYPES = "$%#|@^"
 TAIL_BYTES = 64 * 1024       # enough for the last row of any sane table
 MAX_POINTS = 1024            # a series keeps at most this many points (then every 2nd ...)

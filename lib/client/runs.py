@@ -10,6 +10,7 @@ copies only: it works offline, after ``grunt pull``.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from .project import Project
 
 # the sweep's description in the job directory (the sweeps protocol: version 1)
 SWEEP = getattr(P, "SWEEP", "job.sweep")
-RUNS_DIR = "runs"                  # a sweep task's results: runs/<task>/ of the job's
+RUNS_DIR = "runs"                  # a sweep task's results: runs/<task>/ of the job's (sweeps protocol)
 ARGS_KEY = "args"                  # a plain job's words that are no --name value pair
 _RUN_RE = re.compile(r"^(.+)_(\d+)$")
 
@@ -52,7 +53,6 @@ class Run:
         if b is None:
             if self.state != J.RUNNING:
                 return None
-            import datetime as dt
             b = dt.datetime.now(dt.timezone.utc)
         return max(0.0, (b - a).total_seconds())
 
