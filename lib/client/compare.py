@@ -130,7 +130,7 @@ def compare(cat: Catalog, params: "list[str]", want: "list[Col]", stat: str) -> 
     for run in cat.runs:
         got: "dict[Col, float]" = {}
         for t in cat.tables[run.id]:
-            figures = _figures_full(t) if full else _figures_last(t)
+            figures = t.figures() if full else _figures_last(t)
             for c, fig in figures.items():
                 name = cat.key(t, c)
                 found.setdefault(name, None)
@@ -156,10 +156,6 @@ def _figures_last(t: R.Table) -> "dict[str, R.Stats]":
             s = out[c] = R.Stats()
             s.add(v)
     return out
-
-
-def _figures_full(t: R.Table) -> "dict[str, R.Stats]":
-    return t.figures()
 
 
 def series(cat: Catalog, run: Run, y: str, x: "str | None") -> "tuple[R.Series, str] | None":

@@ -107,7 +107,7 @@ class Table:
     def __init__(self, path: str, rel: str):
         self.path, self.rel = path, rel
         self.keyvalue = os.path.basename(path) == OUT_FILE
-        self.bad: "dict[str, Bad]" = {}   # column: non-numeric cells skipped
+        self._bad: "dict[str, list]" = {}   # column: [non-numeric cells skipped, the first]
         self.ragged = 0                    # rows with more cells than the header
         if self.keyvalue:
             self.header = None
@@ -247,8 +247,16 @@ class Table:
         return {}
 
     def note_bad(self, col: str, cell: str) -> None:
-        b = self.bad.get(col)
-        self.bad[col] = Bad(b.count + 1, b.example) if b else Bad(1, cell)
+        b = self._bad.get(col)
+        if b is None:
+            self._bad[col] = [1, cell]
+        else:
+            b[0] += 1
+
+    @property
+    def bad(self) -> "dict[str, Bad]":
+        """Per column: how many non-numeric cells were skipped, and the first of them."""
+        return {c: Bad(n, ex) for c, (n, ex) in self._bad.items()}
 
 
 def _cell(t: "Table", col: str, cells: "list[str]", i: int) -> "float | None":
