@@ -110,6 +110,8 @@ def test_compare_plain_jobs(core, trained):
     js = json.loads(r.out)
     assert [j["run"] for j in js] == [c, d]
     assert js[0]["params"] == {"lr": "0.5", "seed": "1"} and js[0]["state"] == "Done"
+    assert (js[0]["job"], js[0]["task"], js[0]["message"]) == (c, None, "lr 0.5 seed 1")
+    assert js[0]["args"] == ["--lr", "0.5", "--seed", "1"] and js[0]["duration"] >= 0
     assert set(js[0]["metrics"]) == {"acc:mean"} and js[0]["results"] is True
     r = core.grunt("compare", "1", "3", "--col", "SSE", "--csv", cwd=top).ok()
     assert r.out.splitlines()[0] == "run,lr,state,duration_s,SSE"

@@ -154,7 +154,8 @@ def table_rows(cmp: C.Compared) -> "tuple[list[str], list[list[str]]]":
 def _as_json(cmp: C.Compared, r: Run) -> dict:
     def clean(v: float) -> "float | None":
         return v if math.isfinite(v) else None
-    return {"run": r.id, "job": r.job.id, "task": r.task, "params": r.params, "args": r.args,
+    return {"run": r.id, "job": r.job.id, "task": r.task, "message": r.job.message,
+            "params": r.params, "args": r.args,
             "state": r.state, "start": r.start, "end": r.end, "duration": r.duration,
             "results": r.id not in {w.id for w in cmp.without},
             "metrics": {c.label: clean(cmp.values[r.id][c]) for c in cmp.cols
