@@ -148,3 +148,15 @@ def test_a_broken_sweep_file_is_one_sentence(tmp_path, text, error):
     run = _run(tmp_path, "aaa000001", {"job.sweep": text})
     with pytest.raises(GruntError, match=f"^aaa000001: {error}"):
         read_sweep(run.job)
+
+
+def test_a_sweep_task_has_its_own_state_when_the_job_records_one(tmp_path):
+    from lib import jobs as J
+    from lib.client.runs import task_state
+    run = _run(tmp_path, "aaa000001", {})
+    run.job.status, run.job.start = J.RUNNING, "2026-01-01 00:00:00 UTC"
+    assert task_state(run.job, 1) == (J.RUNNING, "2026-01-01 00:00:00 UTC", "")
+    run.job.tasks = [J.Task(1, J.FAILED, 2, "2026-01-01 00:00:01 UTC", "2026-01-01 00:01:01 UTC")]
+    assert task_state(run.job, 1) == (J.FAILED, "2026-01-01 00:00:01 UTC", "2026-01-01 00:01:01 UTC")
+    run.state, run.start, run.end = task_state(run.job, 1)
+    assert run.duration == 60.0
