@@ -66,6 +66,21 @@ HELP: dict[str, tuple[str, str]] = {
                       "exit 1 when it has not been seen for 10 minutes."),
     "init": ("init [--force]",
              "Write grunter.py into the current project from grunter_example.py."),
+    "compare": ("compare [runs..] [--col C[:stat],..] [options]",
+                "A table of runs (jobs, sweep tasks <jobid>_<task>; default: the active jobs):\n"
+                "the parameters that differ, state, time, and the final figures of the result\n"
+                "files (CSV, TSV, etable; key: value lines of job.out), from the laptop's copy\n"
+                "(grunt pull first).  --col C[:stat]: columns, each with last|min|max|mean;\n"
+                "--stat S: the figure of every column (default last); --sort C [--desc];\n"
+                "--top N; --file GLOB: the result files to read; --csv or --json."),
+    "plot": ("plot [runs..] --y COL [--x COL] [--by PARAM]",
+             "A line chart of column COL in the terminal, one line per run; --by PARAM:\n"
+             "one line per value of PARAM, the mean over its runs with their min..max band.\n"
+             "--height N: rows (default 16); --file GLOB: the result files to read."),
+    "report": ("report [runs..] [-o report.html] [options]",
+               "One self-contained HTML file (no network, no script): charts of the columns\n"
+               "(--y COL, repeated; default the first six; --x, --by as for plot), the compare\n"
+               "table (compare's options) and the jobs with messages, args, states, times."),
     "help": ("help [<command>]", "Show help."),
 }
 ALIASES = {"results": "update"}
