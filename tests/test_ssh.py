@@ -276,6 +276,26 @@ def test_server_down(ready: Checkout, sshd: Sshd, tmp_path: Path) -> None:
           f"cannot reach {SERVER} (ssh: Connection refused)")
 
 
+def test_reading_offline(server: Server, sshd: Sshd, tmp_path: Path) -> None:
+    """With the server gone, the reading commands answer from the last pull and say so."""
+    own = start_sshd(tmp_path / "own")   # an sshd of this test's own, stopped mid-test
+    co, = new_project(server, Client(tmp_path, sshd))
+    co.ok("submit", "a", "-m", "read me later")
+    server.grund()
+    co.ok("pull")
+    env = {"GRUNT_SSH": f"ssh -F {sshd.write_config(tmp_path / 'cfg', Port=str(own.port))}"}
+    assert co.grunt("jobs", "--json", env=env).returncode == 0   # reachable through it
+    own.stop()
+    note = f"grunt: note: cannot reach {SERVER} (ssh: Connection refused); showing what was pulled at "
+    for argv, want in ((["jobs"], "read me later"), (["show", "1"], "read me later"),
+                       (["out", "1"], "args: a"), (["ls", "1"], "result.txt"),
+                       (["log", "1"], "submit"), (["diff", "1"], "")):
+        p = co.grunt(*argv, env=env)
+        assert p.returncode == 0 and want in p.stdout, (argv, p)
+        assert p.stderr.startswith(note) and p.stderr.count("\n") == 1, (argv, p.stderr)
+    fails(co, SUBMIT, env, f"cannot reach {SERVER} (ssh: Connection refused)")
+
+
 def test_connect_timeout(ready: Checkout, sshd: Sshd) -> None:
     with silent_port() as port:
         t0 = time.monotonic()

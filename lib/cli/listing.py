@@ -33,7 +33,7 @@ def jobs(a: Namespace) -> int:
         if a.which == "done":
             found = [j for j in found if j.finished]
         print_jobs(found, a.json, tree=a.tree)
-        if a.user is None:
+        if a.user is None and not pr.stale:
             _check_heartbeat(pr, found)
     return 0
 

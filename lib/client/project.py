@@ -21,7 +21,7 @@ from .. import config, git as G, heartbeat as H, jobs as J
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from . import snapshot, unsettled
-from .remote import Remote
+from .remote import Remote, RemoteError
 
 
 def find_projdir(cwd: str) -> str:
@@ -41,6 +41,14 @@ def no_space(e: BaseException) -> bool:
     if isinstance(e, OSError):
         return e.errno in (errno.ENOSPC, errno.EDQUOT)
     return any(w in str(getattr(e, "stderr", "")) or w in str(e) for w in NO_SPACE)
+
+
+def unreachable(e: BaseException) -> bool:
+    """The server could not be reached, or stopped answering (not: it refused)."""
+    text = str(e)
+    return isinstance(e, RemoteError) and (
+        text.startswith("cannot reach ") or " stopped answering" in text
+        or " broke off" in text or " did not finish within " in text)
 
 
 def full_disk(e: BaseException) -> GruntError:
@@ -92,7 +100,7 @@ class Project:
         self.remote = Remote(spec, server, share)
         self.share = share
         self._warned = False
-        self._said_stale = False
+        self.stale = False     # True once a reading command went on without the server
         self.reading = False   # True: a command that only reads (see sync)
 
     def _take_lock(self) -> None:
@@ -147,12 +155,15 @@ class Project:
             settled = unsettled.settle(wc) if wc == self.jobs else []
             self._move_to_fetched(wc)
         except (GruntError, OSError) as e:
+            if self.reading and unreachable(e):
+                self._say_stale(wc, str(e))
+                return
             if not no_space(e):
                 raise
             clean_temporary(wc)
             if not self.reading:
                 raise full_disk(e) from None
-            self._say_stale(wc, e)
+            self._say_stale(wc, f"could not refresh from {self.server} ({full_disk(e)})")
             return
         for entry, arrived in settled:
             self._say_settled(entry, arrived)
@@ -179,18 +190,17 @@ class Project:
             if os.path.exists(building):
                 os.unlink(building)
 
-    def _say_stale(self, wc: str, e: BaseException) -> None:
-        """A reading command goes on with the copy as it is: say as of when."""
-        if self._said_stale:
+    def _say_stale(self, wc: str, why: str) -> None:
+        """A reading command goes on with the copy as it is: say why and as of when."""
+        if self.stale:
             return
-        self._said_stale = True
+        self.stale = True
         try:
             when = time.strftime(P.TS_FORMAT, time.gmtime(
                 os.stat(os.path.join(wc, ".git", "FETCH_HEAD")).st_mtime))
         except OSError:
             when = "an unknown time"
-        print(f"grunt: note: could not refresh from {self.server} ({full_disk(e)}); showing what was "
-              f"pulled at {when}", file=sys.stderr, flush=True)
+        print(f"grunt: note: {why}; showing what was pulled at {when}", file=sys.stderr, flush=True)
 
     def _say_settled(self, entry: dict, arrived: bool) -> None:
         """Say what became of a change whose push lost its answer (client/unsettled.py)."""
