@@ -33,6 +33,26 @@ def test_status(core, async_proj):
     assert core.calls() == [f"submit {jid}"] + [f"status {jid}"] * 3
 
 
+def test_status_shows_grunds_answer(core, async_proj):
+    jid = core.submit(cwd=async_proj)
+    core.grund()
+    core.mp.setenv("GRUNT_STATUS_WAIT", "20")
+    core.start(GRUND, "--interval", "0.2")
+    r = core.grunt("status", cwd=async_proj).ok()
+    assert r.out.splitlines()[-1] == f"grund on {SERVER} refreshed 1 job(s)"
+    assert rows(r.out)[1][:4] == [jid, SERVER, "", "Pending (Resources)"] or \
+        "Pending (Resources)" in rows(r.out)[1], r.out
+    for p in core.procs:
+        p.terminate()
+        p.wait(timeout=20)
+    # grund is gone: said at once, not after the wait
+    t0 = time.monotonic()
+    r = core.grunt("status", cwd=async_proj).ok()
+    assert time.monotonic() - t0 < 10
+    assert r.out.splitlines()[-1] == f"asked grund on {SERVER} to refresh 1 job(s); see grunt jobs"
+    assert "has not answered" in r.err
+
+
 def test_update_with_the_same_files_twice(core, core_proj):
     jid = core.submit(cwd=core_proj)
     core.grund()

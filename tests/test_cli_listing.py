@@ -204,3 +204,27 @@ def test_log_lists_the_key_commands(core, core_proj):
     subj = git("log", "-1", "--format=%s", rows[-1][1], cwd=core.cwc("p", rows[-1][2]))
     assert subj.strip() == rows[-1][4]
     assert fails(core, core_proj, "log", "77") == "no such job in p on blanca: ali000077 was never used"
+
+
+def test_show_of_a_failed_job_gives_its_error_and_last_output(core, fail_proj):
+    jid = core.submit(cwd=fail_proj)
+    core.grund()
+    out = core.grunt("show", jid, cwd=fail_proj).ok().out
+    assert ("\nerror         grunter.py submit failed (exit 3): sbatch: error: Batch job "
+            "submission failed: Invalid partition name specified\n") in out
+
+
+def test_show_of_a_job_that_failed_gives_the_last_lines_it_printed(core):
+    top = core.project("p", run_sh="for i in 1 2 3 4 5 6 7; do echo line $i; done\nexit 3\n")
+    core.newproj("p")
+    jid = core.submit(cwd=top)
+    core.grund()
+    out = core.grunt("show", jid, cwd=top).ok().out
+    assert "\nstate         Failed (exit 3)\n" in out
+    assert ("\noutput        line 3\n              line 4\n              line 5\n"
+            "              line 6\n              line 7\n") in out
+    core.write(os.path.join(top, "run.sh"), "echo fine\n")
+    done = core.submit(cwd=top)   # a job that ended well shows neither
+    core.grund()
+    out = core.grunt("show", done, cwd=top).ok().out
+    assert "\nstate         Done (exit 0)\n" in out and "\noutput " not in out

@@ -125,16 +125,22 @@ def test_copied_files_are_a_complete_install(installed, tmp_path):
     ok(_clean(bindir, cli, proj, "grunt", "newproj", "p", srv))
     jid = ok(_clean(bindir, cli, proj, "grunt", "submit", "x", "-m", "clean")).strip()
 
-    # the crontab line, twice at the same moment and once more: one grund, all silent
+    # the crontab line, twice at the same moment and once more: one grund; the one
+    # that started it says so (cron mails it), the others are silent
     cron = [subprocess.Popen(["/usr/bin/env", "-i", f"PATH={CLEAN_PATH}", f"HOME={srv}",
                               os.path.join(bindir, "grund"), "--cron", "--interval", "0.2"],
                              cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for _ in range(2)]
+    said = []
     for p in cron:
-        assert p.communicate(timeout=30) == (b"", b"") and p.returncode == 0
+        out, err = p.communicate(timeout=30)
+        assert err == b"" and p.returncode == 0
+        said += out.decode().splitlines()
     try:
         assert ok(_clean(bindir, srv, "/", "grund", "--cron")) == ""
         pids = wait_for(lambda: _grunds(srv), what="grund started by cron")
+        assert said == [f"started grund for server {SERVER} (pid {pids[0]}), logging to "
+                        f"{srv}/grunt/srv/{SERVER}/grund.log"]
         time.sleep(0.3)
         assert _grunds(srv) == pids and len(pids) == 1
         lock = os.path.join(srv, "grunt", "srv", SERVER, "grund.lock")

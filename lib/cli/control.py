@@ -7,17 +7,19 @@ import sys
 import time
 from argparse import Namespace
 
-from .. import jobs as J
+from .. import git as G, heartbeat as H, jobs as J, pending
 from ..client import links, onserver, publish
 from ..client.commits import commits
 from ..client.project import Project
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import Progress
-from .common import Parser, say, warn
+from .common import Parser, check_grund, say, warn
 from .jobtable import print_jobs
 
 WAIT_POLL = 5.0  # seconds between fetches while waiting (GRUNT_WAIT_POLL)
+STATUS_WAIT = 10.0  # seconds status waits for grund's answer (GRUNT_STATUS_WAIT)
+STATUS_POLL = 0.5   # seconds between its fetches
 
 
 def ids_json_args(p: Parser) -> None:
@@ -25,7 +27,18 @@ def ids_json_args(p: Parser) -> None:
     p.add_argument("jobs", nargs="*")
 
 
+def _seconds(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise UsageError(f"{name} must be a number of seconds")
+    return value
+
+
 def status(a: Namespace) -> int:
+    wait_for = _seconds("GRUNT_STATUS_WAIT", STATUS_WAIT)
     with Project.here() as pr:
         pr.sync()
         found = pr.select(a.jobs, default=pr.unfinished)
@@ -33,10 +46,42 @@ def status(a: Namespace) -> int:
             say("[]" if a.json else "no unfinished jobs")
             return 0
         publish.send_commands(pr, "status", found)
+        answered = wait_for > 0 and _answer(pr, "status", found, wait_for)
+        found = [pr.find(j.id) or j for j in found]
         print_jobs(found, a.json)
-        if not a.json:
+        if a.json:
+            pass
+        elif answered:
+            say(f"grund on {pr.server} refreshed {len(found)} job(s)")
+        else:
             say(f"asked grund on {pr.server} to refresh {len(found)} job(s); see grunt jobs")
+            if wait_for > 0:
+                warn(f"grund on {pr.server} has not answered within {wait_for:g} s: the states "
+                     "above are from before it did (grunt server-status tells whether it runs)")
     return 0
+
+
+def _answer(pr: Project, cmd: str, jobs: "list[J.Job]", wait_for: float) -> bool:
+    """Wait up to ``wait_for`` s until grund has processed ``cmd`` of ``jobs`` (its
+    heartbeat's cursor is past them), fetching meanwhile; did it?"""
+    sent = {j.where.file(P.CMD_PREFIX + cmd) for j in jobs}
+    deadline = time.monotonic() + wait_for
+    while True:
+        hb = H.read(pr.jobs)
+        if hb is None or H.age(hb) > H.STALE or hb.get("stopped"):
+            return False   # grund is not running: nobody will answer
+        try:
+            left = sent & {path for _, path in pending.pending_commands(
+                pr.jobs, hb.get("cursor"), pr.server, pr.proj)}
+        except G.GitError:   # a cursor this copy does not know yet
+            left = sent
+        if not left:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        with pr.unlocked():
+            time.sleep(STATUS_POLL)
+        pr.sync()
 
 
 def update_args(p: Parser) -> None:
@@ -166,6 +211,7 @@ def wait(a: Namespace) -> int:
         if not ids:
             say("no unfinished jobs")
             return 0
+        check_grund(pr, [j for j in (pr.find(i) for i in ids) if j is not None])
         while True:
             found = {i: pr.find(i) for i in ids}
             present = [j for j in found.values() if j is not None]

@@ -12,7 +12,7 @@ from .. import term
 from ..client import provenance, snapshot, submit as S
 from ..client.project import Project
 from ..errors import GruntError, UsageError
-from .common import say, warn
+from .common import check_grund, say, warn
 
 
 def split_message(argv: "list[str]", usage: str) -> "tuple[list[str], str]":
@@ -60,6 +60,7 @@ def submit(a: Namespace) -> int:
             f"committing {len(ship)} files and pushing to {pr.server}"))
         prog.stop()
         say(jid)
+        check_grund(pr)
     return 0
 
 
