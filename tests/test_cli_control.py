@@ -156,8 +156,9 @@ def test_archive_delete_nuke(core, core_proj):
     assert not os.path.exists(os.path.join(core.swc("p"), "active", a))
     assert not os.path.exists(os.path.join(core.swc("p"), "active", n))
     assert not os.path.exists(os.path.join(core.swc("p", "results"), "active", n))
-    r = core.grunt("pull", cwd=core_proj).ok()
-    assert r.out == f"pulled p from {SERVER}: 2 job(s)\n"
+    r = core.grunt("pull", cwd=core_proj).ok()   # the two jobs with results are linked
+    assert r.out == f"pulled p from {SERVER}: 2 job(s), 2 link(s) updated\n"
+    assert sorted(os.listdir(os.path.join(core_proj, "gresults"))) == sorted([a, d])
     j = core.jobs("all", cwd=core_proj)
     assert {k: v["folder"] for k, v in j.items()} == {a: "archive", d: "delete"}
     assert "archive: moved from active/ to archive/" in core.read(

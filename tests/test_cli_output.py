@@ -192,3 +192,36 @@ def test_out_follow_of_a_failed_submission(core, fail_proj):
     assert (r.rc, r.err) == (1, "")
     assert r.out == ("grunter.py submit failed (exit 3): sbatch: error: Batch job submission "
                      f"failed: Invalid partition name specified\n({jid} ended Failed)\n")
+
+
+def test_links_stay_true(core, core_proj):
+    """pull links every job with results; nuke and delete leave no dangling link;
+    update links only jobs that have results; none of it shows in git status."""
+    done = _done_job(core, core_proj, "x")
+    r = core.grunt("pull", cwd=core_proj).ok()
+    assert r.out == f"pulled p from {SERVER}: 1 job(s), 1 link(s) updated\n"
+    link = os.path.join(core_proj, "gresults", done)
+    assert core.read(os.path.join(link, "out", "result.txt")) == "result of x\n"
+    assert git("status", "--porcelain", cwd=core_proj) == ""
+    core.grunt("server", SERVER, cwd=core_proj).ok()   # grunt.server: kept out too
+    assert git("status", "--porcelain", cwd=core_proj) == ""
+
+    waiting = core.submit(m="no results yet", cwd=core_proj)   # grund has not run it
+    core.grunt("update", waiting, cwd=core_proj).ok()
+    assert not os.path.lexists(os.path.join(core_proj, "gresults", waiting))
+
+    core.grunt("nuke", done, cwd=core_proj).ok()
+    assert not os.path.lexists(link)
+    core.grund()
+    core.grunt("pull", cwd=core_proj).ok()
+    assert sorted(os.listdir(os.path.join(core_proj, "gresults"))) == [waiting]
+
+    core.grunt("delete", waiting, cwd=core_proj).ok()
+    assert not os.path.lexists(os.path.join(core_proj, "gresults", waiting))
+    core.grund()
+    core.grunt("pull", cwd=core_proj).ok()   # its results are linked where they went
+    assert "/delete/" in os.readlink(os.path.join(core_proj, "gresults", waiting))
+    # a link whose job went away behind grunt's back is removed by the next pull
+    os.symlink(core.cjob("ali000099", kind="results"), os.path.join(core_proj, "gresults", "ali000099"))
+    core.grunt("pull", cwd=core_proj).ok()
+    assert os.listdir(os.path.join(core_proj, "gresults")) == [waiting]

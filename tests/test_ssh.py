@@ -230,7 +230,7 @@ def test_one_connection_per_command(server: Server, sshd: Sshd, tmp_path: Path) 
     assert "pending     0 command(s) not yet processed" in status
     co.ok("jobs", logins=1)
     # out -f follows on the server over the same single login; the job has ended
-    assert co.ok("out", "-f", "1", logins=1) == "args: \n"
+    assert co.ok("out", "-f", "1", logins=1) == "args: \n(abc000001 ended Done, exit 0)\n"
     # each git call logs in by itself without connection reuse: fetch, push
     before = sshd.accepted()
     p = co.grunt("submit", "-m", "two logins", env={"GRUNT_SSH_MUX": "0"})

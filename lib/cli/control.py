@@ -100,8 +100,10 @@ def update(a: Namespace) -> int:
             say("no active jobs")
             return 0
         publish.send_commands(pr, "update", found, "".join(f + "\n" for f in a.files) or None)
+        pr.sync(pr.results)   # which of them have results yet: those are linked
         for j in found:
-            links.link(pr, j)
+            if links.has_results(pr, j):
+                links.link(pr, j)
         say(f"asked grund on {pr.server} to copy results of {len(found)} job(s); "
             "grunt pull fetches them into gresults/")
     return 0
@@ -158,6 +160,9 @@ def _move(cmd: str, a: Namespace) -> int:
                 raise GruntError(f"{busy[0].id} is {busy[0].status}: archive takes finished jobs "
                                  f"(cancel it first: grunt cancel {busy[0].id})")
         publish.send_commands(pr, cmd, found)
+        if cmd in ("delete", "nuke"):   # their results move or go: a link would dangle
+            for j in found:
+                links.unlink(pr, j.id)
         say(f"asked grund on {pr.server} to {cmd} {' '.join(j.id for j in found)}")
     return 0
 

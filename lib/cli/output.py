@@ -171,11 +171,8 @@ def pull(a: Namespace) -> int:
         prog.update(f"fetching the results of {pr.proj} from {pr.server}")
         pr.sync(pr.results)
         prog.update("updating gresults/ links")
-        if a.user is None:
-            relinked = links.refresh(pr)
-        else:
-            relinked = sum(links.link(pr, j) for j in J.scan(pr.jobs))
-        n = len(J.scan(pr.jobs))
+        relinked = links.refresh(pr)
+        n = sum(1 for w in P.job_dirs(pr.jobs) if w.proj == pr.proj)
         prog.stop()
         say(f"pulled {pr.proj}{f' of {a.user}' if a.user else ''} from {pr.server}: {n} job(s)"
             + (f", {relinked} link(s) updated" if relinked else ""))

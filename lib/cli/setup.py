@@ -1,13 +1,14 @@
 """Setting up: newproj (server or client side), newproj-server, init, server, share."""
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
 from argparse import Namespace
 
 from .. import config, runtime
-from ..client import publish
+from ..client import links, publish
 from ..client.project import Project, find_projdir, set_up
 from ..client.remote import Remote
 from ..client.shared import SharedProject, open_project
@@ -36,6 +37,8 @@ def newproj(a: Namespace) -> int:
     server = config.default_server()
     spec = os.path.normpath(a.remote) if a.remote.startswith("/") else a.remote
     set_up(a.proj, spec, server)
+    with contextlib.suppress(GruntError):   # run outside a checkout: nothing to keep out
+        links.keep_out_of_status(find_projdir(os.getcwd()))
     say(f"project {a.proj} set up against {server} ({spec})")
     return 0
 
@@ -108,6 +111,7 @@ def server(a: Namespace) -> int:
         return 0
     config.check_name("server", a.name)
     P.write_atomic(os.path.join(projdir, "grunt.server"), a.name + "\n")
+    links.keep_out_of_status(projdir)
     proj = config.project_name(projdir)
     say(f"project {proj} now uses server {a.name}")
     if not os.path.isdir(os.path.join(config.client_proj_dir(a.name, proj), "jobs")):
