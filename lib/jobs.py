@@ -115,5 +115,6 @@ def _one(text: str, prefix: str, whole: str) -> tuple[str, int]:
     text = text.strip()
     m = re.fullmatch(r"([a-z]{3})?(\d{1,6})", text)
     if not m:
-        raise UsageError(f"not a job id: '{whole}' (expected e.g. abc000012, 12 or abc000011..22)")
+        raise UsageError(f"not a job id: '{whole}' (expected e.g. {prefix}000012, 12 or "
+                         f"{prefix}000011..22)")
     return (m.group(1) or prefix), int(m.group(2))

@@ -129,7 +129,19 @@ def test_message(core, core_proj):
     core.grund()
     assert core.jobs(cwd=core_proj)[jid]["message"] == "new text"
     assert core.grunt("message", jid, " ", cwd=core_proj).rc == 2
-    assert core.grunt("message", jid, cwd=core_proj).rc == 2
+    assert core.grunt("message", jid, cwd=core_proj).ok().out == "new text\n"   # the current one
+
+
+def test_update_of_two_jobs_and_a_file_they_lack(core, core_proj):
+    a, b = core.submit(cwd=core_proj), core.submit(cwd=core_proj)
+    core.grund()
+    r = core.grunt("update", "1", "2", cwd=core_proj).ok()
+    assert r.out.startswith(f"asked grund on {SERVER} to copy results of 2 job(s)") and r.err == ""
+    assert {core.read(os.path.join(core.cjob(j), "grcmd.update")).count("UTC") for j in (a, b)} == {1}
+    r = core.grunt("update", "2", "out", "nosuch.csv", cwd=core_proj).ok()
+    assert r.err == (f"grunt: warning: {b} has no nosuch.csv (as its job.list says); grund copies "
+                     "what is there when it runs the update\n")
+    assert core.read(os.path.join(core.cjob(b), "grcmd.update")) == "out\nnosuch.csv\n"
 
 
 def test_archive_delete_nuke(core, core_proj):

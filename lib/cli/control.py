@@ -2,6 +2,8 @@
 wait, queue.  Most send a ``grcmd.<cmd>`` file to grund (client/publish.py)."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sys
 import time
@@ -85,21 +87,46 @@ def _answer(pr: Project, cmd: str, jobs: "list[J.Job]", wait_for: float) -> bool
 
 
 def update_args(p: Parser) -> None:
-    p.add_argument("job", nargs="?")
-    p.add_argument("files", nargs="*")
+    p.add_argument("words", nargs="*", metavar="jobid|file")
+
+
+def _ids_then_files(words: "list[str]", prefix: str) -> "tuple[list[str], list[str]]":
+    """``update 4 5 out/r.csv``: the leading words that are job ids, then the files."""
+    for at, word in enumerate(words):
+        try:
+            J.parse_ids([word], prefix)
+        except UsageError:
+            return words[:at], words[at:]
+    return list(words), []
+
+
+def _missing(job: J.Job, files: "list[str]") -> "list[str]":
+    """The named files that the job does not have (as its job.list says), if it has one."""
+    text = P.read_text(os.path.join(job.path, P.LIST))
+    if text is None:
+        return []
+    have = [row[0] for row in list(csv.reader(io.StringIO(text)))[1:] if row]
+    return [f for f in files
+            if not any(h == f.rstrip("/") or h.startswith(f.rstrip("/") + "/") for h in have)]
 
 
 def update(a: Namespace) -> int:
-    for f in a.files:
-        if os.path.isabs(f) or ".." in f.split("/") or "\n" in f:
-            raise UsageError(f"result file must be a path inside the job: {f}")
     with Project.here() as pr:
+        ids, files = _ids_then_files(a.words, pr.id_prefix())
+        for f in files:
+            if os.path.isabs(f) or ".." in f.split("/") or "\n" in f:
+                raise UsageError(f"result file must be a path inside the job: {f}")
         pr.sync()
-        found = pr.select([a.job]) if a.job else J.scan(pr.jobs, ("active",))
+        found = pr.select(ids) if ids else J.scan(pr.jobs, ("active",))
         if not found:
             say("no active jobs")
             return 0
-        publish.send_commands(pr, "update", found, "".join(f + "\n" for f in a.files) or None)
+        for j in found:
+            gone = _missing(j, files)
+            if gone:
+                warn(f"{j.id} has no {', '.join(gone)} (as its job.list says); grund copies "
+                     "what is there when it runs the update")
+        publish.send_commands(pr, "update", found, "".join(f + "\n" for f in files) or None)
         pr.sync(pr.results)   # which of them have results yet: those are linked
         for j in found:
             if links.has_results(pr, j):
@@ -129,15 +156,19 @@ def cancel(a: Namespace) -> int:
 
 def message_args(p: Parser) -> None:
     p.add_argument("job")
-    p.add_argument("text")
+    p.add_argument("text", nargs="?")
 
 
 def message(a: Namespace) -> int:
-    if not a.text.strip():
+    if a.text is not None and not a.text.strip():
         raise UsageError("the message is empty")
     with Project.here() as pr:
         pr.sync()
-        jid = pr.one(a.job, "message").id
+        job = pr.one(a.job, "message")
+        if a.text is None:   # message N: the current one
+            say(job.message)
+            return 0
+        jid = job.id
 
         def build():
             job = pr.find(jid)

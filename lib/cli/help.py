@@ -1,7 +1,8 @@
 """The help texts: one usage line and a paragraph for each command."""
 from __future__ import annotations
 
-from ..errors import UsageError
+from .. import config
+from ..errors import GruntError, UsageError
 from .common import say
 
 HELP: dict[str, tuple[str, str]] = {
@@ -12,9 +13,10 @@ HELP: dict[str, tuple[str, str]] = {
                 "--user <owner>: read <owner>'s shared project <proj> instead (read-only copy)."),
     "newproj-server": ("newproj-server <proj>",
                        "From an existing project: ask grund on the server to create project <proj>."),
-    "submit": ("submit [args...] -m 'message'",
+    "submit": ("submit [args...] -m 'message' [-- args...]",
                "Snapshot the project's git-tracked files (plus grunter.py) into a new job,\n"
-               "push it and print the job id.  -m 'message' must come last."),
+               "push it and print the job id.  -m 'message' must come last, or before --:\n"
+               "every word after -- is the program's, -m too."),
     "jobs": ("jobs [active|done|archive|delete|all] [--json] [--tree] [--user <owner>]",
              "List jobs: id, server, scheduler id, status, submit, start, end, args, message.\n"
              "Default: active.  done: finished active jobs.  --json: machine-readable.\n"
@@ -23,7 +25,7 @@ HELP: dict[str, tuple[str, str]] = {
              "Warns when grund on the server has not been seen for 10 minutes."),
     "status": ("status [--json] [jobid..]",
                "Ask grund to refresh the scheduler state of the jobs (default: unfinished active jobs)."),
-    "update": ("update [jobid] [files..]",
+    "update": ("update [jobid..] [files..]",
                "Ask grund to copy results into the results repository (default: every active job)\n"
                "and link gresults/<jobid> to them.  Alias: results."),
     "pull": ("pull [--user <owner>]",
@@ -43,7 +45,7 @@ HELP: dict[str, tuple[str, str]] = {
     "link": ("link <jobid..>", "Make gresults/<jobid> point at the job's results."),
     "unlink": ("unlink <jobid..>", "Remove gresults/<jobid> links."),
     "cancel": ("cancel <jobid..>", "Cancel the jobs (passed to grunter.py cancel)."),
-    "message": ("message <jobid> 'new text'", "Replace a job's message."),
+    "message": ("message <jobid> ['new text']", "Replace a job's message; without text, print it."),
     "delete": ("delete <jobid..>", "Move the jobs to delete/ (a running job is canceled first)."),
     "archive": ("archive <jobid..>", "Move finished jobs to archive/."),
     "nuke": ("nuke <jobid..>", "Remove the jobs and their results for good."),
@@ -83,6 +85,10 @@ def show(command: str | None) -> int:
     say("usage: grunt <command> [args]\n\ncommands:")
     for name, (usage, text) in HELP.items():
         say(f"  {usage:48s} {text.splitlines()[0]}")
-    say("\nJob ids: abc000012, 12 (your job 12), lists, and ranges like abc000011..22.\n"
+    try:
+        mine = config.prefix()
+    except GruntError:
+        mine = "abc"
+    say(f"\nJob ids: {mine}000012, 12 (your job 12), lists, and ranges like {mine}000011..22.\n"
         "grunt help <command> tells more.")
     return 0

@@ -245,7 +245,7 @@ class Project:
         """Jobs named by id expressions; ids missing from a range are skipped."""
         if not words:
             if default is None:
-                raise UsageError("which job? give job ids, e.g. 12 or abc000011..22")
+                raise UsageError(f"which job? give job ids, e.g. 12 or {self.id_prefix()}000011..22")
             return default()
         prefix = self.id_prefix()
         found, missing = [], []
