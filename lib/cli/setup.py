@@ -37,8 +37,14 @@ def newproj(a: Namespace) -> int:
     server = config.default_server()
     spec = os.path.normpath(a.remote) if a.remote.startswith("/") else a.remote
     set_up(a.proj, spec, server)
-    with contextlib.suppress(GruntError):   # run outside a checkout: nothing to keep out
-        links.keep_out_of_status(find_projdir(os.getcwd()))
+    with contextlib.suppress(GruntError):   # run outside a checkout: nothing to check
+        projdir = find_projdir(os.getcwd())
+        links.keep_out_of_status(projdir)
+        here = config.project_name(projdir)
+        if here != a.proj:
+            warn(f"this checkout is project {here}, not {a.proj}: grunt commands here work on "
+                 f"{here} (set it up with grunt newproj {here} {spec}, or name the checkout's "
+                 f"project in a grunt.projname file)")
     say(f"project {a.proj} set up against {server} ({spec})")
     return 0
 
@@ -76,6 +82,12 @@ def newproj_server(a: Namespace) -> int:
     config.check_name("project", a.proj)
     with Project.here() as pr:
         pr.sync()
+        exists = pr.remote.run(["test", "-d", config.bare_relpath(pr.server, a.proj, "jobs")],
+                               check=False, timeout=30)
+        if exists.returncode == 0:
+            say(f"project {a.proj} already exists on {pr.server}; set it up here with:\n"
+                f"  grunt newproj {a.proj} {pr.remote.spec}")
+            return 0
         publish.send_control(pr, "newproj-server", a.proj + "\n")
         say(f"asked grund on {pr.server} to create project {a.proj}; once it has, run:\n"
             f"  grunt newproj {a.proj} {pr.remote.spec}")

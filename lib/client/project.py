@@ -285,11 +285,40 @@ def set_up(proj: str, spec: str, server: str) -> None:
         try:
             for kind in config.KINDS:
                 _clone(r, proj, server, os.path.join(base, kind), kind)
-        except GruntError:
+        except GruntError as e:
             if not os.listdir(base):  # leave no trace of a set-up that failed
                 os.rmdir(base)
+            if f"project {proj} does not exist on {server}" in str(e):
+                other = _other_names(r, proj, server)
+                if other:
+                    raise GruntError(other) from None
             raise
     P.write_atomic(os.path.join(base, "remote"), spec + "\n")
+
+
+def _other_names(r: Remote, proj: str, server: str) -> "str | None":
+    """When the server holds its projects under other server names than ours: which
+    (the two sides must use the same name), or None."""
+    try:
+        p = r.run(["find", "grunt/bb", "-mindepth", "2", "-maxdepth", "2", "-type", "d"],
+                  check=False, timeout=30)
+    except GruntError:
+        return None
+    found = [ln.split("/")[2:4] for ln in p.stdout.decode("utf-8", "replace").splitlines()
+             if ln.count("/") == 3]
+    names = sorted({name for name, _ in found if name != server})
+    having = sorted({name for name, pr in found if pr == proj and name != server})
+    if having:
+        return (f"project {proj} is on that server under the server name {having[0]}, but this "
+                f"laptop calls the server {server}: both sides must use the same name "
+                f"(echo {having[0]} > ~/.grunt.defserver here, or grunt server {having[0]} in "
+                f"this checkout), then grunt newproj {proj} {r.spec} again")
+    if names:
+        return (f"project {proj} does not exist on {server}, and that server knows only the "
+                f"server name(s) {', '.join(names)}: if it is one of them, use the same name here "
+                f"(echo <name> > ~/.grunt.defserver, or grunt server <name> in this checkout); "
+                f"else create the project there first: grunt newproj {proj}")
+    return None
 
 
 def _clone(r: Remote, proj: str, server: str, wc: str, kind: str) -> None:
