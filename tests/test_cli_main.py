@@ -10,7 +10,11 @@ def test_help(core):
     for cmd in ("newproj", "submit", "jobs", "status", "update", "pull", "out", "ls", "diff",
                 "link", "unlink", "cancel", "message", "delete", "archive", "nuke", "server"):
         assert f"\n  {cmd} " in r.out
-    assert core.grunt().ok().out == r.out
+    bare = core.grunt()   # no command: the usage, as a usage error
+    assert (bare.rc, bare.out) == (2, r.out)
+    # every summary is a whole sentence, not a first line cut mid-sentence
+    summaries = [ln for ln in r.out.splitlines() if ln.startswith("  ")]
+    assert len(summaries) > 20 and all(ln.rstrip().endswith(".") for ln in summaries), summaries
     r = core.grunt("help", "submit").ok()
     assert r.out.startswith("usage: grunt submit [args...] -m 'message' [-- args...]\n\n")
     assert core.grunt("jobs", "--help").ok().out.startswith("usage: grunt jobs ")

@@ -89,6 +89,13 @@ def test_jobs_table_fits_the_terminal(core, core_proj, tty):
     rows = [ln for ln in screen.splitlines() if ln.startswith(("ID", "ali"))]
     assert len(rows) == 2 and all(len(r) <= 90 for r in rows)
     assert "Done" in rows[1] and rows[1].rstrip().endswith(("\u2026", "~"))
+    # at 80 columns the message stays (no SERVER: every job has the same; the run time
+    # instead of START and END)
+    screen = tty.run(f"{GRUNT} jobs", core_proj, width=80)
+    rows = [ln for ln in screen.splitlines() if ln.startswith(("ID", "ali"))]
+    head = rows[0].split()
+    assert head[0] == "ID" and head[2:] == ["STATUS", "SUBMIT", "TIME", "ARGS", "MESSAGE"]
+    assert "a long message a" in rows[1] and all(len(r) <= 80 for r in rows)
     # $COLUMNS counts too, at a tty or not
     core.mp.setenv("COLUMNS", "70")
     assert max(map(len, core.grunt("jobs", cwd=core_proj).ok().out.splitlines())) <= 70

@@ -1,6 +1,8 @@
 """The help texts: one usage line and a paragraph for each command."""
 from __future__ import annotations
 
+import re
+
 from .. import config
 from ..errors import GruntError, UsageError
 from .common import say
@@ -24,7 +26,8 @@ HELP: dict[str, tuple[str, str]] = {
              "--user <owner>: the jobs of another user who shared the project with you.\n"
              "Warns when grund on the server has not been seen for 10 minutes."),
     "status": ("status [--json] [jobid..]",
-               "Ask grund to refresh the scheduler state of the jobs (default: unfinished active jobs)."),
+               "Ask grund to refresh the scheduler state of the jobs (default: unfinished active jobs)\n"
+               "and show them as refreshed: it waits up to 10 s for grund's answer (GRUNT_STATUS_WAIT)."),
     "update": ("update [jobid..] [files..]",
                "Ask grund to copy results into the results repository (default: every active job)\n"
                "and link gresults/<jobid> to them.  Alias: results."),
@@ -33,8 +36,9 @@ HELP: dict[str, tuple[str, str]] = {
              "--user <owner>: another user's shared project, into a read-only copy,\n"
              "linked as gresults/<owner>/<jobid>."),
     "out": ("out [-f] <jobid..> [--user <owner>]",
-            "Print the jobs' output (job.out, and job.error when submission failed).\n"
-            "-f: follow one job's output on the server until the job ends."),
+            "Print the jobs' output: job.error when submission failed, then job.out and\n"
+            "every other job*.out and job*.err file.  -f: follow one job's output on the\n"
+            "server until the job ends, then say its state (exit 1 unless Done)."),
     "wait": ("wait [jobid..]",
              "Wait until the jobs (default: the unfinished active ones) have finished;\n"
              "exit 1 when any of them did not end Done."),
@@ -65,12 +69,19 @@ HELP: dict[str, tuple[str, str]] = {
     "queue": ("queue", "Show the scheduler queue and partitions on the server (grunter.py queue)."),
     "server-status": ("server-status [--json]",
                       "When grund on the server was last seen, its version and its pending work;\n"
-                      "exit 1 when it has not been seen for 10 minutes."),
+                      "exit 1 when it was stopped, not seen for 10 minutes, is stuck or has a problem."),
     "init": ("init [--force]",
              "Write grunter.py into the current project from grunter_example.py."),
     "help": ("help [<command>]", "Show help."),
 }
 ALIASES = {"results": "update"}
+
+
+def summary(text: str) -> str:
+    """A help paragraph's first sentence, whole (its first line may stop mid-sentence)."""
+    flat = " ".join(text.split())
+    m = re.search(r"(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s|$)", flat)
+    return flat[:m.end()] if m else flat
 
 
 def show(command: str | None) -> int:
@@ -84,7 +95,7 @@ def show(command: str | None) -> int:
         return 0
     say("usage: grunt <command> [args]\n\ncommands:")
     for name, (usage, text) in HELP.items():
-        say(f"  {usage:48s} {text.splitlines()[0]}")
+        say(f"  {usage:48s} {summary(text)}")
     try:
         mine = config.prefix()
     except GruntError:

@@ -23,7 +23,14 @@ def jobs_args(p: Parser) -> None:
     p.add_argument("which", nargs="?", default="active", choices=WHICH)
     p.add_argument("--json", action="store_true")
     p.add_argument("--tree", action="store_true")
+    p.add_argument("-n", type=_count, metavar="N", help="the newest N jobs")
     p.add_argument("--user", type=user)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(text)
+    return int(text)
 
 
 def jobs(a: Namespace) -> int:
@@ -33,7 +40,10 @@ def jobs(a: Namespace) -> int:
         found = jobcache.scan(pr.jobs, folders)
         if a.which == "done":
             found = [j for j in found if j.finished]
-        print_jobs(found, a.json, tree=a.tree)
+        if a.n:   # the newest N, by submit time, in the usual order
+            newest = {j.id for j in sorted(found, key=lambda j: (j.submit, j.number))[-a.n:]}
+            found = [j for j in found if j.id in newest]
+        print_jobs(found, a.json, tree=a.tree, folders=a.which == "all")
         if a.user is None and not pr.stale:
             check_grund(pr, found)
     return 0

@@ -300,12 +300,13 @@ def _other_names(r: Remote, proj: str, server: str) -> "str | None":
     """When the server holds its projects under other server names than ours: which
     (the two sides must use the same name), or None."""
     try:
-        p = r.run(["find", "grunt/bb", "-mindepth", "2", "-maxdepth", "2", "-type", "d"],
+        p = r.run(["find", config.BARE_RELPATH, "-mindepth", "2", "-maxdepth", "2", "-type", "d"],
                   check=False, timeout=30)
     except GruntError:
         return None
-    found = [ln.split("/")[2:4] for ln in p.stdout.decode("utf-8", "replace").splitlines()
-             if ln.count("/") == 3]
+    top = config.BARE_RELPATH + "/"
+    found = [ln[len(top):].split("/") for ln in p.stdout.decode("utf-8", "replace").splitlines()
+             if ln.startswith(top) and ln[len(top):].count("/") == 1]
     names = sorted({name for name, _ in found if name != server})
     having = sorted({name for name, pr in found if pr == proj and name != server})
     if having:
