@@ -140,6 +140,7 @@ def test_a_clean_stop_of_grund_is_said_at_once(core, core_proj):
     assert said.fullmatch(core.grunt("jobs", cwd=core_proj).ok().err)
     r = core.grunt("submit", "-m", "while it is stopped", cwd=core_proj).ok()
     assert said.fullmatch(r.err)
+    assert said.fullmatch(core.grunt("wait", jid, cwd=core_proj).ok().err)
     r = core.grunt("server-status", cwd=core_proj)
     assert r.rc == 1 and " (stopped)\n" in r.out and said.fullmatch(r.err)
     assert json.loads(core.grunt("server-status", "--json", cwd=core_proj).out)["state"] == "stopped"

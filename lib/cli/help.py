@@ -19,12 +19,13 @@ HELP: dict[str, tuple[str, str]] = {
                "Snapshot the project's git-tracked files (plus grunter.py) into a new job,\n"
                "push it and print the job id.  -m 'message' must come last, or before --:\n"
                "every word after -- is the program's, -m too."),
-    "jobs": ("jobs [active|done|archive|delete|all] [--json] [--tree] [--user <owner>]",
+    "jobs": ("jobs [active|done|archive|delete|all] [-n N] [--json] [--tree] [--user <owner>]",
              "List jobs: id, server, scheduler id, status, submit, start, end, args, message.\n"
-             "Default: active.  done: finished active jobs.  --json: machine-readable.\n"
+             "Default: active.  done: finished active jobs.  all: with their folder.\n"
+             "-n N: the newest N.  --json: machine-readable.\n"
              "--tree: resubmitted jobs below the job they came from.\n"
              "--user <owner>: the jobs of another user who shared the project with you.\n"
-             "Warns when grund on the server has not been seen for 10 minutes."),
+             "Warns when grund on the server was stopped or has not been seen for 10 minutes."),
     "status": ("status [--json] [jobid..]",
                "Ask grund to refresh the scheduler state of the jobs (default: unfinished active jobs)\n"
                "and show them as refreshed: it waits up to 10 s for grund's answer (GRUNT_STATUS_WAIT)."),
