@@ -49,12 +49,14 @@ def width() -> int | None:
     return None
 
 
-def _fit(widths: list[int], shrink: list[int], limit: int, least: int = MIN_CELL) -> list[int]:
-    """Narrow the ``shrink`` columns, widest first, until the row fits in ``limit``."""
+def _fit(widths: list[int], shrink: list[int], limit: int,
+         floor: "dict[int, int] | None" = None) -> list[int]:
+    """Narrow the ``shrink`` columns, widest first, until the row fits in ``limit``;
+    none below MIN_CELL, or its ``floor``."""
     widths = list(widths)
     total = sum(widths) + 2 * (len(widths) - 1)
     while total > limit:
-        cands = [i for i in shrink if widths[i] > least]
+        cands = [i for i in shrink if widths[i] > (floor or {}).get(i, MIN_CELL)]
         if not cands:
             break
         i = max(cands, key=lambda k: (widths[k], -shrink.index(k)))
@@ -88,10 +90,8 @@ def table(headers: list[str], rows: list[list[str]], colour_col: int | None = No
     rows = [[c.replace("\n", " ") for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     if limit:
-        cut = [i for i in shrink or [] if keep is None or i != keep[0]]
-        widths = _fit(widths, cut, limit)
+        widths = _fit(widths, shrink or [], limit, dict([keep]) if keep else None)
         if keep is not None:
-            widths = _fit(widths, [keep[0]], limit, least=keep[1])
             widths = _fit(widths, shrink or [], limit)
     lines = []
     for r in [headers, *rows]:
