@@ -294,6 +294,8 @@ def test_reading_offline(server: Server, sshd: Sshd, tmp_path: Path) -> None:
         p = co.grunt(*argv, env=env)
         assert p.returncode == 0 and want in p.stdout, (argv, p)
         assert p.stderr.startswith(note) and p.stderr.count("\n") == 1, (argv, p.stderr)
+    p = co.grunt("server-status", "--json", env=env)   # grund's state now: not known
+    assert p.returncode == 1 and json.loads(p.stdout)["state"] == "unreachable"
     fails(co, SUBMIT, env, f"cannot reach {SERVER} (ssh: Connection refused)")
 
 

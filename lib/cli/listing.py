@@ -141,7 +141,8 @@ def server_status(a: Namespace) -> int:
     age = H.age(hb) if hb else None
     stuck = (hb and not down and oldest is not None and pending_cmds
              and time.time() - oldest > H.STALE)
-    state = ("not seen" if not hb or (age > H.STALE and not hb.get("stopped"))
+    state = ("unreachable" if pr.stale   # what was pulled before: grund's state now is unknown
+             else "not seen" if not hb or (age > H.STALE and not hb.get("stopped"))
              else "stopped" if hb.get("stopped") else "stuck" if stuck else "running")
     info = {"server": pr.server, "project": pr.proj, "state": state, "seen": hb.get("time"),
             "age": None if age is None else int(age), "version": hb.get("version"),
