@@ -162,7 +162,9 @@ class World:
     def env(self, home: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_", "GRUND_"))}
         env.update(HOME=home, GIT_CONFIG_GLOBAL=self.gitconfig, GIT_CONFIG_NOSYSTEM="1",
-                   USER="alice", LOGNAME="alice")
+                   USER="alice", LOGNAME="alice",
+                   # grund is killed over and over here: status does not wait for its answer
+                   GRUNT_STATUS_WAIT="0")
         if self.ssh:
             env["GRUNT_SSH"] = self.ssh_command or self.ssh.sshd.ssh_command
         env.update(self.extra_env)

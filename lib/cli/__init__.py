@@ -102,7 +102,10 @@ def complete_ids() -> int:
 
 def main(argv: "list[str] | None" = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:   # no command: the usage, as a usage error
+        show_help(None)
+        return UsageError.exit_code
+    if argv[0] in ("-h", "--help"):
         return show_help(None)
     if argv[0] == "--version":
         say(f"grunt {__version__}")
