@@ -26,7 +26,7 @@ import sys
 import time
 from typing import BinaryIO, Iterator, NamedTuple
 
-from . import protocol, states
+from . import protocol, states, sweep as sweep_mod
 from .jobdir import JobDir, Outcome, RunnerError, ended
 from .script import job_script
 from .settings import SBATCH_OPTIONS
@@ -55,10 +55,12 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _run(argv: "list[str]", cwd: "str | None" = None) -> subprocess.CompletedProcess:
+def _run(argv: "list[str]", cwd: "str | None" = None,
+         env: "dict[str, str] | None" = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL)
+                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL,
+                              env=None if env is None else {**os.environ, **env})
     except FileNotFoundError:
         raise RunnerError(f"{argv[0]} not found on PATH (is this a Slurm cluster?)") from None
 
@@ -82,12 +84,16 @@ def _timestamp(slurm_time: str) -> "str | None":
     return time.strftime(protocol.TS_FORMAT, time.gmtime(epoch))
 
 
-def sbatch_header(job: JobDir, conf: dict) -> "list[str]":
-    array = conf["array"] is not None
-    lines = [f"--job-name={job.jobid}", f"--output={'job.%a.out' if array else 'job.out'}"]
+def sbatch_header(job: JobDir, conf: dict, array: "str | None" = None) -> "list[str]":
+    """The #SBATCH lines; ``array``: a sweep's first chunk (its script names its output)."""
+    if array is not None:
+        lines = [f"--job-name={job.jobid}", "--output=/dev/null"]
+    else:
+        array = conf["array"]
+        lines = [f"--job-name={job.jobid}", f"--output={'job.%a.out' if array else 'job.out'}"]
     lines += [f"{opt}={conf[name]}" for name, opt in SBATCH_OPTIONS if conf[name] is not None]
-    if array:
-        lines.append(f"--array={conf['array']}")
+    if array is not None:
+        lines.append(f"--array={array}")
     lines += [line.strip() for line in conf["sbatch"]]
     return [line if line.startswith("#SBATCH") else f"#SBATCH {line}" for line in lines]
 
@@ -127,6 +133,8 @@ def submit(job: JobDir, conf: dict) -> int:
     again; so is one whose script has already started.  A rejected job gets
     job.error (sbatch's message) and job.status FAILED, and the exit code is 1.
     """
+    if job.has(protocol.SWEEP):
+        return sweep_submit(job, conf)
     if job.has(protocol.SLURMID):
         print(f"grunter: already submitted as Slurm job {job.read(protocol.SLURMID)}", file=sys.stderr)
         return 0
@@ -152,6 +160,85 @@ def submit(job: JobDir, conf: dict) -> int:
     _recorded(job, slurmid, conf)
     print(f"Submitted batch job {slurmid}")
     return 0
+
+
+def _max_array() -> int:
+    """The cluster's MaxArraySize (``scontrol show config``), else Slurm's default."""
+    p = _run(["scontrol", "show", "config"])
+    m = re.search(r"^MaxArraySize\s*=\s*(\d+)", p.stdout, re.M) if p.returncode == 0 else None
+    return int(m.group(1)) if m else sweep_mod.DEFAULT_MAX_ARRAY
+
+
+def chunks_of(job: JobDir) -> "list[tuple[int, int, str]]":
+    """A sweep's sbatch calls so far: (first task, number of tasks, Slurm id)."""
+    found = []
+    for line in (job.read(protocol.CHUNKS) or "").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and all(x.isdigit() for x in parts):
+            found.append((int(parts[0]), int(parts[1]), parts[2]))
+    return found
+
+
+def sweep_submit(job: JobDir, conf: dict) -> int:
+    """Submit a sweep as few job arrays as MaxArraySize allows, each chunk exactly once.
+
+    Every chunk is recorded in job.chunks as soon as sbatch has taken it.  A
+    chunk refused because the user's job limit is reached (MaxSubmitJobs) is
+    left for later: ``status`` submits it once there is room.
+    """
+    data = sweep_mod.load(job)
+    if job.has(protocol.ERROR):
+        raise RunnerError(f"the submission failed before: {job.read(protocol.ERROR)}")
+    if job.has(protocol.CANCELED):
+        return 0
+    runs, par = len(data["runs"]), data.get("parallel")
+    plan = sweep_mod.chunks(runs, _max_array())
+    limit = f"%{par}" if par else ""
+    if not job.has(protocol.SBATCH):
+        job.write(protocol.ARRAY, sweep_mod.array_spec(data))
+        first = f"0-{plan[0][1] - 1}{limit}"
+        job.write(protocol.SBATCH, job_script(job, conf, sbatch_header(job, conf, first), data))
+    done = {base for base, _, _ in chunks_of(job)}
+    for base, count in plan:
+        if base in done:
+            continue
+        p = _run(["sbatch", f"--chdir={job.path}", f"--array=0-{count - 1}{limit}",
+                  protocol.SBATCH], cwd=job.path, env={"GRUNT_TASK_BASE": str(base)})
+        m = SUBMITTED_RE.search(p.stdout)
+        if p.returncode != 0 or not m:
+            message = _message(p)
+            if re.search(r"MaxSubmit|submit limit", message, re.I):
+                print(f"grunter: waiting for room for tasks {base}..{runs - 1}: {message}",
+                      file=sys.stderr)
+                job.write(protocol.CHUNKS, job.read(protocol.CHUNKS) or "")
+                break
+            if not done:
+                job.fail(message)
+                raise RunnerError(f"sbatch failed: {message.splitlines()[0]}")
+            raise RunnerError(f"sbatch failed for tasks {base}..{base + count - 1}: {message}")
+        lines = (job.read(protocol.CHUNKS) or "") + f"\n{base} {count} {m.group(1)}"
+        job.write(protocol.CHUNKS, lines.strip("\n"))
+        done.add(base)
+        if not job.has(protocol.SLURMID):
+            job.write(protocol.SLURMID, m.group(1))
+        print(f"Submitted batch job {m.group(1)} (tasks {base}..{base + count - 1})")
+    _drop_cache(job)
+    job.summarize()
+    return 0
+
+
+def _units_ids(job: JobDir, units: "list[int | None]") -> "dict[int | None, tuple[str, int | None]]":
+    """Each unit's (Slurm job id, array index); a sweep's unsubmitted tasks left out."""
+    chunks = chunks_of(job)
+    if not chunks:
+        slurmid = job.read(protocol.SLURMID) or ""
+        return {u: (slurmid, u) for u in units}
+    found = {}  # type: dict[int | None, tuple[str, int | None]]
+    for u in units:
+        for base, count, sid in chunks:
+            if u is not None and base <= u < base + count:
+                found[u] = (sid, u - base)
+    return found
 
 
 class Row(NamedTuple):
@@ -329,25 +416,32 @@ def _from_files(job: JobDir, unit: "int | None") -> Outcome:
 
 def status(job: JobDir, conf: dict) -> int:
     """Update job.status (and the units' files) from the scheduler; print it."""
-    slurmid = job.read(protocol.SLURMID)
-    if slurmid:
+    if job.has(protocol.CHUNKS) and not job.has(protocol.CANCELED):
+        sweep_submit(job, conf)    # the chunks that waited for room, if any
+    if job.read(protocol.SLURMID):
         units = [u for u in job.units() if not job.settled(u)]
+        ids = _units_ids(job, units)
         rows = _snapshot(job) if units else {}
-        gone = []
+        gone = {}  # type: dict[str, list[tuple[int | None, int | None]]]
         for unit in units:
-            row = rows.get((slurmid, unit))
+            if unit not in ids:
+                if job.has(protocol.CANCELED):
+                    job.record(unit, Outcome("CANCELLED"))
+                continue
+            slurmid, idx = ids[unit]
+            row = rows.get((slurmid, idx))
             if row is None:
-                gone.append(unit)
+                gone.setdefault(slurmid, []).append((unit, idx))
                 continue
             outcome = _outcome(row)
             if (outcome.state in states.FINAL and job.exitcode(unit) is None
                     and job.has(protocol.task_file(unit, "start"))):
-                outcome.exitcode = _scontrol_exitcode(slurmid if unit is None else f"{slurmid}_{unit}")
+                outcome.exitcode = _scontrol_exitcode(slurmid if idx is None else f"{slurmid}_{idx}")
             job.record(unit, outcome)
-        if gone:
-            known = _sacct(slurmid) or _jobcomp(slurmid, gone)
-            for unit in gone:
-                job.record(unit, known.get(unit) or _from_files(job, unit))
+        for slurmid, pairs in gone.items():
+            known = _sacct(slurmid) or _jobcomp(slurmid, [idx for _, idx in pairs])
+            for unit, idx in pairs:
+                job.record(unit, known.get(idx) or _from_files(job, unit))
         job.summarize()
     job.print_status()
     return 0
@@ -366,7 +460,7 @@ def cancel(job: JobDir, conf: dict) -> int:
         print(f"grunter: job {job.jobid} has already ended", file=sys.stderr)
         return 0
     job.write(protocol.CANCELED, protocol.now_ts())     # before: see jobdir.ended
-    p = _run(["scancel", slurmid])
+    p = _run(["scancel", *sorted({sid for _, _, sid in chunks_of(job)} | {slurmid})])
     if p.returncode != 0:
         os.unlink(job.file(protocol.CANCELED))
         raise RunnerError(f"scancel failed: {_message(p)}")
