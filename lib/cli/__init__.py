@@ -19,7 +19,7 @@ from .. import __version__, config
 from ..client.project import find_projdir, full_disk, no_space
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
-from . import control, listing, output, setup, submit
+from . import control, listing, output, setup, submit, sweep
 from .common import Parser, say
 from .help import ALIASES, HELP, show as show_help
 
@@ -42,6 +42,7 @@ COMMANDS = {
     "newproj": Command(setup.newproj, setup.newproj_args),
     "newproj-server": Command(setup.newproj_server, setup.newproj_server_args),
     "submit": Command(submit.submit, parse=submit.parse_submit),
+    "sweep": Command(sweep.sweep, parse=sweep.parse_sweep),
     "jobs": Command(listing.jobs, listing.jobs_args),
     "status": Command(control.status, control.ids_json_args),
     "update": Command(control.update, control.update_args),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from argparse import Namespace
+from typing import Callable
 
 from .. import term
 from ..client import provenance, snapshot, submit as S
@@ -39,15 +40,21 @@ def parse_submit(argv: "list[str]") -> Namespace:
 
 
 def submit(a: Namespace) -> int:
+    return submit_here(a.args, a.message)
+
+
+def submit_here(args: "list[str]", message: str, files: "dict[str, str] | None" = None,
+                shown: "Callable[[str], str]" = str) -> int:
+    """A new job of the current checkout with ``args`` and more job ``files``; print it."""
     with Project.here() as pr, term.Progress("submit") as prog:
         if not os.path.isfile(os.path.join(pr.projdir, "grunter.py")):
             raise GruntError(f"no grunter.py in {pr.projdir}: run grunt init to write one "
                              "from grunter_example.py (it tells grund how to run the job)")
         ship, untracked = S.snapshot_list(pr.projdir)
         if untracked:
-            shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
-            warn(f"not shipped (untracked): {shown}")
-        record = provenance.record(pr.projdir, untracked)
+            shown_files = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
+            warn(f"not shipped (untracked): {shown_files}")
+        record = {**provenance.record(pr.projdir, untracked), **(files or {})}
         big = S.big_files(pr.projdir, ship)
         if big:
             warn("shipping big file(s): " + ", ".join(f"{p} ({n >> 20} MB)" for p, n in big[:10])
@@ -56,10 +63,10 @@ def submit(a: Namespace) -> int:
         tree = snapshot.project_tree(pr.projdir, os.path.join(pr.jobs, ".git"), ship)
         prog.update(f"fetching from {pr.server}")
         pr.sync()
-        jid = S.submit_checkout(pr, a.args, a.message, ship, tree, record, lambda: prog.update(
+        jid = S.submit_checkout(pr, args, message, ship, tree, record, lambda: prog.update(
             f"committing {len(ship)} files and pushing to {pr.server}"))
         prog.stop()
-        say(jid)
+        say(shown(jid))
     return 0
 
 
