@@ -61,7 +61,7 @@ COMMANDS = {
     "undelete": Command(control.undelete, control.ids_args),
     "show": Command(listing.show, listing.one_job_args),
     "log": Command(listing.log, listing.one_job_args),
-    "resubmit": Command(submit.resubmit, parse=submit.parse_resubmit),
+    "resubmit": Command(sweep.resubmit, parse=sweep.parse_resubmit),
     "share": Command(setup.share_cmd, setup.share_args),
     "server": Command(setup.server, setup.server_args),
     "queue": Command(control.queue, _nothing),

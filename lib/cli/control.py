@@ -62,6 +62,15 @@ def update(a: Namespace) -> int:
     return 0
 
 
+def whole_jobs(found: "list[J.Job]", cmd: str) -> "list[J.Job]":
+    """``cmd`` acts on whole jobs: a run (``<jobid>_<task>``) is refused, not widened."""
+    for j in found:
+        if j.task is not None:
+            raise UsageError(f"{cmd} acts on whole jobs, not on run {j.id}_{j.task}: "
+                             f"grunt {cmd} {j.id} (all its runs)")
+    return found
+
+
 def ids_args(p: Parser) -> None:
     p.add_argument("jobs", nargs="*")
 
@@ -69,7 +78,7 @@ def ids_args(p: Parser) -> None:
 def cancel(a: Namespace) -> int:
     with Project.here() as pr:
         pr.sync()
-        found = pr.select(a.jobs)
+        found = whole_jobs(pr.select(a.jobs), "cancel")
         todo = [j for j in found if not j.finished]
         for j in found:
             if j not in todo:
@@ -90,7 +99,7 @@ def message(a: Namespace) -> int:
         raise UsageError("the message is empty")
     with Project.here() as pr:
         pr.sync()
-        jid = pr.one(a.job, "message").id
+        jid = whole_jobs([pr.one(a.job, "message")], "message")[0].id
 
         def build():
             job = pr.find(jid)
@@ -106,7 +115,7 @@ def message(a: Namespace) -> int:
 def _move(cmd: str, a: Namespace) -> int:
     with Project.here() as pr:
         pr.sync()
-        found = pr.select(a.jobs)
+        found = whole_jobs(pr.select(a.jobs), cmd)
         if cmd == "archive":
             busy = [j for j in found if not j.finished]
             if busy:

@@ -59,9 +59,12 @@ HELP: dict[str, tuple[str, str]] = {
              "the source commit, branch and remote, the uncommitted changes, what was not shipped."),
     "log": ("log <jobid> [--user <owner>]",
             "The commits that submitted, updated, moved or nuked a job, with their times."),
-    "resubmit": ("resubmit <jobid> [args...] -m 'message'",
+    "resubmit": ("resubmit <jobid> [--failed|--timeout|--oom|--tasks 3,5..7] [--time 2x|4:00:00]\n"
+                 "         [--mem 2x|16G] [-n] [args...] -m 'message'",
                  "A new job from the stored snapshot of <jobid> (not from the current directory),\n"
-                 "with its args unless new ones are given; job.parent names <jobid>."),
+                 "with its args unless new ones are given; job.parent names <jobid>.\n"
+                 "--failed/--timeout/--oom/--tasks: only those runs of a sweep (tasks of an array);\n"
+                 "--time/--mem: scale (2x) or set the limits.  <jobid>_<task>: that one run."),
     "share": ("share <proj> <unix-group>",
               "On the server: let <unix-group> read the project's repositories (never write).\n"
               "Colleagues then run e.g. grunt jobs --user <you> and grunt pull --user <you>."),

@@ -40,6 +40,23 @@ def print_jobs(jobs: list[Job], as_json: bool = False, tree: bool = False) -> No
     say(table(headers, rows, colour_col=3, shrink=[8, 7, 1, 2], limit=limit))
 
 
+def print_runs(jobs: list[Job], as_json: bool = False) -> None:
+    """``jobs <jobid>``: the runs (tasks) of the jobs, each with its label."""
+    if as_json:
+        print(json.dumps([j.as_json() for j in jobs], indent=1))
+        return
+    rows = []
+    for j in jobs:
+        for t in j.tasks if j.task is None else [t for t in j.tasks if t.index == j.task]:
+            tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
+            rows.append([f"{j.id}_{t.index}", tstate, t.start.replace(" UTC", ""),
+                         t.end.replace(" UTC", ""), j.label(t.index)])
+        if not j.tasks:
+            rows.append([j.id, j.status, j.start.replace(" UTC", ""), j.end.replace(" UTC", ""),
+                         " ".join(j.args)])
+    say(table(["RUN", "STATUS", "START", "END", "LABEL"], rows, colour_col=1, limit=term.width()))
+
+
 def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str]]:
     def ts(text: str) -> str:
         text = text.replace(" UTC", "")
@@ -47,6 +64,8 @@ def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str
     rows = []
     for j, depth in lineage(jobs) if tree else [(j, 0) for j in jobs]:
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
+        if j.is_sweep:
+            state = f"{j.status} ({j.counts()})" 
         if j.status == PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
         if j.status == PENDING and j.unconfirmed:
@@ -56,7 +75,7 @@ def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str
         rows.append(["  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.server, j.sched_id, state,
                      ts(j.submit), ts(j.start), ts(j.end),
                      " ".join(j.args), j.message.splitlines()[0] if j.message else ""])
-        for t in j.tasks:
+        for t in [] if j.is_sweep else j.tasks:
             tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
             rows.append([f"  _{t.index}", "", "", tstate, "", ts(t.start), ts(t.end), "", ""])
     return rows

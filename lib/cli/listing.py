@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from argparse import Namespace
 
@@ -13,21 +14,27 @@ from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import table
 from .common import Parser, project, say, user, warn
-from .jobtable import print_jobs
+from .jobtable import print_jobs, print_runs
 
 WHICH = ("active", "done", "archive", "delete", "all")
 
 
 def jobs_args(p: Parser) -> None:
-    p.add_argument("which", nargs="?", default="active", choices=WHICH)
+    p.add_argument("which", nargs="?", default="active")   # or a job: its runs
     p.add_argument("--json", action="store_true")
     p.add_argument("--tree", action="store_true")
     p.add_argument("--user", type=user)
 
 
 def jobs(a: Namespace) -> int:
+    if a.which not in WHICH and not re.fullmatch(r"([a-z]{3})?\d{1,6}(_\d+)?", a.which):
+        raise UsageError(f"argument which: invalid choice: {a.which!r} (choose from "
+                         f"{', '.join(WHICH)}, or a job id) (see: grunt help jobs)")
     with project(a, share=False, reading=True) as pr:
         pr.sync()
+        if a.which not in WHICH:
+            print_runs(pr.select([a.which]), a.json)
+            return 0
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
         found = jobcache.scan(pr.jobs, folders)
         if a.which == "done":

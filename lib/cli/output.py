@@ -48,13 +48,15 @@ def out(a: Namespace) -> int:
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
         outs = [(None, P.OUT)] + [(t.index, f"job.{t.index}.out") for t in j.tasks]
+        if j.task is not None:   # one run: its own output only
+            outs = [(None, f"job.{j.task}.out")]
         shown = False
         for idx, name in outs:
             text = P.read_text(os.path.join(j.path, name))
             if text is None:
                 continue
             if idx is not None:
-                say(f"--- task {idx} ---")
+                say(f"--- task {idx} ---" if not j.is_sweep else f"--- {j.id}_{idx}: {j.label(idx)} ---")
             sys.stdout.write(text)
             shown = True
         if not shown and not err:

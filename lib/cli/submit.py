@@ -68,18 +68,3 @@ def submit_here(args: "list[str]", message: str, files: "dict[str, str] | None" 
         prog.stop()
         say(shown(jid))
     return 0
-
-
-def parse_resubmit(argv: "list[str]") -> Namespace:
-    if not argv or argv[0].startswith("-"):
-        raise UsageError("which job? grunt resubmit <jobid> [args...] -m 'why'")
-    args, msg = split_message(argv[1:], "resubmit <jobid> [args...]")
-    return Namespace(job=argv[0], args=args, message=msg)
-
-
-def resubmit(a: Namespace) -> int:
-    with Project.here() as pr:
-        pr.sync()
-        parent = pr.one(a.job, "resubmit")
-        say(S.resubmit(pr, parent, a.args, a.message))
-    return 0

@@ -7,13 +7,14 @@ every run; ``-m`` comes last, as for submit.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
 from argparse import Namespace
 
-from ..client import sweep as SW
-from ..client.project import find_projdir
+from ..client import submit as S, sweep as SW
+from ..client.project import Project, find_projdir
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P, sweep as GS
 from .common import say
@@ -138,3 +139,115 @@ def sweep(a: Namespace) -> int:
     confirm(len(doc["runs"]), a.yes)
     return submit_here(a.fixed, a.message, {P.SWEEP: SW.dumps(doc)},
                        lambda jid: f"{jid}: {len(doc['runs'])} runs ({jid}_0 .. {jid}_{len(doc['runs']) - 1})")
+
+
+RERUN_FLAGS = {"--failed": ("Failed",), "--timeout": ("Timeout",), "--oom": ("OutOfMemory",)}
+RERUN_OPTIONS = (*RERUN_FLAGS, "--tasks", "--time", "--mem", "-n", "--dry-run", "--yes")
+
+
+def rerun_options(words: "list[str]") -> "tuple[dict, list[str]]":
+    """resubmit's own options, leading the words (up to the first other word or ``--``)."""
+    i = 0
+    while i < len(words) and words[i].partition("=")[0] in RERUN_OPTIONS:
+        i += 1 if "=" in words[i] or words[i] in RERUN_FLAGS or words[i] in (
+            "-n", "--dry-run", "--yes") else 2
+    opts, _ = options(words[:i], RERUN_OPTIONS, "resubmit")
+    rest = words[i:]
+    return opts, rest[1:] if rest[:1] == ["--"] else rest
+
+
+def _picked(job, opts: dict) -> "list[int] | None":
+    """The tasks to run again (None: the whole job)."""
+    states = [s for f, ss in RERUN_FLAGS.items() if opts.get(f) for s in ss]
+    if not states and "--tasks" not in opts:
+        return None
+    have = [t.index for t in job.tasks]
+    if job.task is not None:
+        picked = [job.task]
+    elif "--tasks" in opts:
+        picked = [int(x) for x in SW.values("--tasks", opts["--tasks"]) if x.isdigit()]
+        wrong = [t for t in picked if t not in have]
+        if wrong or not picked:
+            raise UsageError(f"{job.id} has no task {wrong[0] if wrong else opts['--tasks']} "
+                             f"(tasks: {', '.join(map(str, have)) or 'none'})")
+    else:
+        picked = [t.index for t in job.tasks if t.status in states] if job.tasks else (
+            [None] if job.status in states else [])
+    if states:
+        picked = [t for t in picked if t is None or next(
+            x.status for x in job.tasks if x.index == t) in states]
+    if not picked:
+        raise GruntError(f"nothing to run again: no task of {job.id} is "
+                         f"{' or '.join(states) or 'selected'} ({job.counts() if job.tasks else job.status})")
+    return picked
+
+
+def _limit(job, name: str, flag: str) -> "str | None":
+    """The parent's setting ``name`` as it ran: job.resources, else its job.sbatch."""
+    for line in (P.read_text(os.path.join(job.path, P.RESOURCES)) or "").splitlines():
+        if line.startswith(name + " "):
+            return line.split(" ", 1)[1].strip()
+    for line in (P.read_text(os.path.join(job.path, P.SBATCH)) or "").splitlines():
+        if line.startswith(f"#SBATCH {flag}="):
+            return line.split("=", 1)[1].strip()
+    return None
+
+
+def rerun_files(job, opts: dict, args: "list[str]", projdir: str) -> "tuple[dict[str, str], list[str]]":
+    """(job files, args) of a resubmit of ``job`` with these options."""
+    files = {}
+    resources = {}
+    for line in (P.read_text(os.path.join(job.path, P.RESOURCES)) or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name != "array":
+            resources[name] = value
+    settings = SW.grunter_settings(projdir)
+    for opt, name, flag, scale in (("--time", "time", "--time", SW.scale_time),
+                                   ("--mem", "memory", "--mem", SW.scale_mem)):
+        if opt in opts:
+            base = _limit(job, name, flag) or (str(settings[name]) if settings.get(name) else None)
+            resources[name] = scale(base, opts[opt])
+    picked = _picked(job, opts)
+    text = P.read_text(os.path.join(job.path, P.SWEEP))
+    if text is not None:
+        doc = json.loads(text)
+        runs = [r for r in doc["runs"] if picked is None or r["task"] in picked]
+        fixed = args or doc.get("fixed", [])
+        doc = SW.document(doc["params"], [(r["values"], r.get("repeat", 0)) for r in runs],
+                          doc["style"], fixed, doc.get("parallel"))
+        for new, old in zip(doc["runs"], runs):
+            new["from"] = old["task"]
+        files[P.SWEEP] = SW.dumps(doc)
+        args = fixed
+    elif picked is not None and picked != [None]:
+        resources["array"] = ",".join(map(str, picked))
+    if resources:
+        files[P.RESOURCES] = "".join(f"{k} {v}\n" for k, v in resources.items())
+    return files, args
+
+
+def parse_resubmit(argv: "list[str]") -> Namespace:
+    if not argv or argv[0].startswith("-"):
+        raise UsageError("which job? grunt resubmit <jobid> [--failed|--timeout|--oom|--tasks 3,5..7] "
+                         "[--time 2x] [--mem 2x] [args...] -m 'why'")
+    words, msg = split_message(argv[1:], "resubmit <jobid> [args...]")
+    opts, args = rerun_options(words)
+    return Namespace(job=argv[0], args=args, message=msg, opts=opts)
+
+
+def resubmit(a: Namespace) -> int:
+    with Project.here() as pr:
+        pr.sync()
+        parent = pr.one(a.job, "resubmit")
+        files, args = rerun_files(parent, a.opts, a.args, pr.projdir) \
+            if a.opts or parent.task is not None or parent.is_sweep else ({}, a.args)
+        runs = len(json.loads(files[P.SWEEP])["runs"]) if P.SWEEP in files else 1
+        if a.opts.get("-n") or a.opts.get("--dry-run"):
+            for name, text in sorted(files.items()):
+                say(f"--- {name} ---")
+                sys.stdout.write(text)
+            say(f"{runs} run(s) from {parent.id}; nothing submitted (dry run)")
+            return 0
+        confirm(runs, bool(a.opts.get("--yes")), "resubmit")
+        say(S.resubmit(pr, parent, args, a.message, files))
+    return 0

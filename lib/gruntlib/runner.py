@@ -24,7 +24,7 @@ from .jobdir import JobDir, Outcome, RunnerError  # noqa: F401  (grunter scripts
 
 COMMANDS = ("submit", "status", "cancel", "results", "queue")
 # settings a resubmit may override for one job (job.resources)
-RESOURCES = ("time", "memory")
+RESOURCES = ("time", "memory", "array")
 ENGINES = {"slurm": slurm, "local": local}
 # what older grunter scripts call
 check_settings = settings_mod.check
