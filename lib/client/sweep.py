@@ -155,23 +155,33 @@ def dumps(doc: dict) -> str:
 
 
 def grunter_settings(projdir: str) -> "dict[str, object]":
-    """The literal settings of the project's grunter.py (its SETTINGS dict), or {}."""
+    """The literal settings of the project's grunter.py, or {}.
+
+    Its ``SETTINGS = {...}`` (as in grunter_example.py), else a dict literal
+    given straight to ``runner.main({...})``; values that are no literals are
+    left out.
+    """
     try:
         with open(os.path.join(projdir, "grunter.py"), encoding="utf-8") as f:
             tree = ast.parse(f.read())
     except (OSError, SyntaxError, ValueError):
         return {}
-    for node in tree.body:
+    found = None
+    for node in ast.walk(tree):
         if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
                 and any(isinstance(t, ast.Name) and t.id == "SETTINGS" for t in node.targets)):
-            found = {}
-            for k, v in zip(node.value.keys, node.value.values):
-                try:
-                    found[ast.literal_eval(k)] = ast.literal_eval(v)
-                except ValueError:
-                    pass
-            return found
-    return {}
+            found = node.value
+            break
+        if (found is None and isinstance(node, ast.Call) and node.args
+                and isinstance(node.args[0], ast.Dict) and getattr(node.func, "attr", "") == "main"):
+            found = node.args[0]
+    settings = {}
+    for k, v in zip(found.keys, found.values) if found is not None else ():
+        try:
+            settings[ast.literal_eval(k)] = ast.literal_eval(v)
+        except ValueError:
+            pass
+    return settings
 
 
 TIME_RE = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
@@ -213,7 +223,7 @@ def scale_mem(base: "str | None", how: str) -> str:
     """``how`` (``2x``, or an amount) applied to the memory ``base``; in M."""
     f = FACTOR_RE.match(how.strip())
     if not f:
-        return f"{_megabytes(how)}M"
+        return f"{int(round(_megabytes(how)))}M"
     if base is None:
         raise UsageError(f"--mem {how}: the job asked for no memory to scale; give one, e.g. 16G")
     return f"{int(round(_megabytes(base) * float(f.group(1))))}M"
