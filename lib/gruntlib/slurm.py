@@ -202,7 +202,9 @@ def sweep_submit(job: JobDir, conf: dict) -> int:
     for base, count in plan:
         if base in done:
             continue
-        p = _run(["sbatch", f"--chdir={job.path}", f"--array=0-{count - 1}{limit}",
+        # with --parallel K, a chunk starts once the one before has ended: K in all
+        after = [f"--dependency=afterany:{chunks_of(job)[-1][2]}"] if par and done else []
+        p = _run(["sbatch", f"--chdir={job.path}", f"--array=0-{count - 1}{limit}", *after,
                   protocol.SBATCH], cwd=job.path, env={"GRUNT_TASK_BASE": str(base)})
         m = SUBMITTED_RE.search(p.stdout)
         if p.returncode != 0 or not m:

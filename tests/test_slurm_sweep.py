@@ -1,0 +1,54 @@
+"""A sweep on the real Slurm (MaxArraySize=4 in the test cluster): chunked arrays,
+%K, per-run states and exit codes, resubmit --failed --time 2x."""
+from __future__ import annotations
+
+import json
+import os
+
+from test_cli_sweep import most_at_once
+from test_slurm import example, rounds_until
+
+RUN_SH = '''echo "s $(date +%s.%N)" >> "$TRACE"
+echo "run $GRUNT_TASK: $*"
+echo "$2 $4" > result.txt
+sleep 1
+echo "e $(date +%s.%N)" >> "$TRACE"
+[ "$2" = b ] && [ "$4" = 2 ] && exit 3
+exit 0
+'''
+
+
+def test_a_sweep_on_slurm_in_chunks_with_a_failing_run(core, slurm, tmp_path):
+    trace = str(tmp_path / "trace")
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=f"TRACE={trace}\n" + RUN_SH,
+                       files={"grunter.py": example(time="0:10:00")})
+    r = core.grunt("sweep", "x=a,b", "seed=1..3", "--parallel", "2", "-m", "grid", cwd=top).ok()
+    jid = r.out.split(":")[0]
+    core.grund()
+    job = core.sjob(jid)
+    # 6 runs, MaxArraySize 4: two sbatch calls, each an array from index 0
+    chunks = [ln.split()[:2] for ln in core.read(os.path.join(job, "job.chunks")).splitlines()]
+    assert chunks == [["0", "4"], ["4", "2"]]
+    sbatch = core.read(os.path.join(job, "job.sbatch"))
+    assert "#SBATCH --array=0-3%2" in sbatch and "#SBATCH --time=0:10:00" in sbatch
+
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] not in ("Pending", "Running"))
+    got = [(t["label"], t["status"], t["exit_code"]) for t in jobs[jid]["tasks"]]
+    assert got == [(f"x={x} seed={s}", "Failed" if (x, s) == ("b", 2) else "Done",
+                    3 if (x, s) == ("b", 2) else 0) for x in "ab" for s in (1, 2, 3)]
+    assert most_at_once(trace) <= 2                      # --parallel 2 over both chunks
+    assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == "run 4: --x b --seed 2\n"
+    core.grunt("pull", cwd=top).ok()
+    res = core.cjob(jid, kind="results")
+    assert [core.read(os.path.join(res, "runs", str(t), "result.txt")) for t in range(6)] == \
+        [f"{x} {s}\n" for x in "ab" for s in (1, 2, 3)]
+
+    again = core.grunt("resubmit", jid, "--failed", "--time", "2x", "-m", "longer",
+                       cwd=top).ok().out.strip()
+    core.grund()
+    assert "#SBATCH --time=00:20:00" in core.read(os.path.join(core.sjob(again), "job.sbatch"))
+    jobs = rounds_until(core, top, lambda js: js[again]["status"] not in ("Pending", "Running"))
+    assert [(t["label"], t["exit_code"]) for t in jobs[again]["tasks"]] == [("x=b seed=2", 3)]
+    redo = json.loads(core.read(os.path.join(core.cjob(again), "job.sweep")))
+    assert redo["runs"][0]["from"] == 4
