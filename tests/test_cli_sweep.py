@@ -3,6 +3,7 @@ jobs, out and gresults per run; resubmit --failed/--tasks/--time; bad input.
 The loop runs with the local runner (the Slurm array is in test_slurm_sweep.py)."""
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -91,6 +92,18 @@ def test_a_sweep_is_one_job_whose_runs_have_their_own_state_output_and_results(c
             f"{lr},{seed}\n"
     assert not os.path.lexists(os.path.join(top, "gresults", jid, "runs", "0", "run.sh"))
 
+    pushed = commits(core)
+    one = core.grunt("resubmit", f"{jid}_1", "-n", "-m", "x", cwd=top).ok().out
+    assert '"from":1' in one and one.count('"task":') == 1 and "1 run(s) from" in one
+    some = core.grunt("resubmit", jid, "--tasks", "0,2..3", "--mem", "2G", "-n", "-m", "x",
+                      cwd=top).ok().out
+    assert re.findall(r'"from":(\d+)', some) == ["0", "2", "3"]
+    assert "--- job.resources ---\nmemory 2048M\n" in some
+    assert fails(core, top, "resubmit", jid, "--tasks", "6", "-m", "x", rc=2) == \
+        f"{jid} has no task 6 (tasks: 0, 1, 2, 3, 4, 5)"
+    assert fails(core, top, "resubmit", jid, "--timeout", "-m", "x").startswith(
+        f"nothing to run again: no task of {jid} is Timeout")
+    assert commits(core) == pushed
     again = core.grunt("resubmit", jid, "--failed", "--time", "2x", "-m", "again",
                        cwd=top).ok().out.strip()
     redo = json.loads(core.read(os.path.join(core.cjob(again), "job.sweep")))

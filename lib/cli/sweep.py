@@ -159,7 +159,7 @@ def rerun_options(words: "list[str]") -> "tuple[dict, list[str]]":
 def _picked(job, opts: dict) -> "list[int] | None":
     """The tasks to run again (None: the whole job)."""
     states = [s for f, ss in RERUN_FLAGS.items() if opts.get(f) for s in ss]
-    if not states and "--tasks" not in opts:
+    if not states and "--tasks" not in opts and job.task is None:
         return None
     have = [t.index for t in job.tasks]
     if job.task is not None:

@@ -157,9 +157,9 @@ def dumps(doc: dict) -> str:
 def grunter_settings(projdir: str) -> "dict[str, object]":
     """The literal settings of the project's grunter.py, or {}.
 
-    Its ``SETTINGS = {...}`` (as in grunter_example.py), else a dict literal
-    given straight to ``runner.main({...})``; values that are no literals are
-    left out.
+    Its ``SETTINGS = {...}`` (as in grunter_example.py), else the first dict
+    literal given to a call (``runner.main({...})``); values that are no
+    literals are left out.
     """
     try:
         with open(os.path.join(projdir, "grunter.py"), encoding="utf-8") as f:
@@ -173,7 +173,7 @@ def grunter_settings(projdir: str) -> "dict[str, object]":
             found = node.value
             break
         if (found is None and isinstance(node, ast.Call) and node.args
-                and isinstance(node.args[0], ast.Dict) and getattr(node.func, "attr", "") == "main"):
+                and isinstance(node.args[0], ast.Dict)):
             found = node.args[0]
     settings = {}
     for k, v in zip(found.keys, found.values) if found is not None else ():
