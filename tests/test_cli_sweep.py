@@ -82,7 +82,7 @@ def test_a_sweep_is_one_job_whose_runs_have_their_own_state_output_and_results(c
     assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == \
         "args: --lr 0.2 --seed 2 --epochs 3 task=4 repeat=0\n"
     assert fails(core, top, "out", f"{jid}_9") == f"{jid} has no run 9 (runs {jid}_0 .. {jid}_5)"
-    assert "acts on whole jobs" in fails(core, top, "cancel", f"{jid}_1", rc=2)
+    assert "acts on whole jobs" in fails(core, top, "delete", f"{jid}_1", rc=2)
 
     core.grunt("update", jid, cwd=top).ok()
     core.grund()
@@ -115,6 +115,27 @@ def test_a_sweep_is_one_job_whose_runs_have_their_own_state_output_and_results(c
     assert len(core.jobs(cwd=top)[again]["tasks"]) == 1
     tree = core.grunt("jobs", "--tree", cwd=top).ok().out
     assert f"└ {again}" in tree
+
+
+def test_cancel_of_single_runs_running_and_not_started(core):
+    top = core.project("p", grunter="", files={"grunter.py": grunter_py(runner="local")},
+                       run_sh='[ "$2" = 1 ] && sleep 60\necho "done $2"\n')
+    core.newproj("p")
+    jid = core.grunt("sweep", "t=1..3", "-m", "c", cwd=top).ok().out.split(":")[0]
+    core.grund()
+    wait_for(lambda: os.path.exists(os.path.join(core.sjob(jid), "job.0.start")),
+             what="run 0 to start")
+    r = core.grunt("cancel", f"{jid}_0", f"{jid}_2", cwd=top).ok()
+    assert r.out == f"asked grund on blanca to cancel {jid}_0 {jid}_2\n"
+
+    def states():
+        core.grund()
+        return [(t["status"], t["exit_code"]) for t in core.jobs(cwd=top)[jid]["tasks"]]
+    wait_for(lambda: states() == [("Canceled", 143), ("Done", 0), ("Canceled", None)],
+             timeout=30, what="runs 0 and 2 canceled, run 1 done", interval=0.3)
+    assert core.jobs(cwd=top)[jid]["status"] == "Canceled"
+    assert core.grunt("out", f"{jid}_1", cwd=top).ok().out == "done 2\n"
+    assert not os.path.exists(os.path.join(core.sjob(jid), "job.2.out"))
 
 
 BAD = [

@@ -78,7 +78,9 @@ def ids_args(p: Parser) -> None:
 def cancel(a: Namespace) -> int:
     with Project.here() as pr:
         pr.sync()
-        found = whole_jobs(pr.select(a.jobs), "cancel")
+        found = pr.select(a.jobs)
+        runs = _cancel_runs(pr, [j for j in found if j.task is not None])
+        found = [j for j in found if j.task is None]
         todo = [j for j in found if not j.finished]
         for j in found:
             if j not in todo:
@@ -86,7 +88,23 @@ def cancel(a: Namespace) -> int:
         publish.send_commands(pr, "cancel", todo)
         if todo:
             say(f"asked grund on {pr.server} to cancel {' '.join(j.id for j in todo)}")
-    return 0 if todo or not found else 1
+    return 0 if todo or runs or not found else 1
+
+
+def _cancel_runs(pr: Project, runs: "list[J.Job]") -> int:
+    """``cancel <jobid>_<task>``: grcmd.cancel-runs names the runs, one command per job."""
+    by_job: "dict[str, list[J.Job]]" = {}
+    for r in runs:
+        state = next(t.status for t in r.tasks if t.index == r.task)
+        if state in J.FINISHED:
+            warn(f"{r.id}_{r.task} is {state}: nothing to cancel")
+        else:
+            by_job.setdefault(r.id, []).append(r)
+    for jid, rs in by_job.items():
+        tasks = " ".join(str(r.task) for r in rs)
+        publish.send_commands(pr, "cancel-runs", rs[:1], f"{P.now_ts()}\ntasks {tasks}\n")
+        say(f"asked grund on {pr.server} to cancel {' '.join(f'{jid}_{r.task}' for r in rs)}")
+    return len(by_job)
 
 
 def message_args(p: Parser) -> None:

@@ -102,8 +102,8 @@ def status(job: JobDir, conf: dict) -> int:
     pid = _pid(job)
     running = bool(pid) and _alive(pid)
     for unit in job.units():
-        if job.settled(unit):
-            continue
+        if job.settled(unit) or (job.status(unit) or ("",))[0] == "CANCELLED":
+            continue    # a run canceled on its own (cancel_runs) stays so
         outcome = ended(job, unit)
         if outcome is None:
             if running:
@@ -128,6 +128,24 @@ def cancel(job: JobDir, conf: dict) -> int:
     pid = _pid(job)
     if pid and _alive(pid):
         _terminate(pid, float(conf["kill_wait"]))
+    return status(job, conf)
+
+
+def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:
+    """Cancel some runs of a sweep: SIGTERM to a running one's script, which passes
+    it on; one not started yet gets its end now and is skipped when its turn comes."""
+    for task in tasks:
+        if job.has(protocol.task_file(task, "end")):
+            continue
+        sweep_mod.mark_canceled(job, task)
+        pid = (job.read(f".job.{task}.pid") or "").strip()
+        if not job.has(protocol.task_file(task, "start")) or not pid.isdigit():
+            job.write(protocol.task_file(task, "end"), protocol.now_ts())
+            continue
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     return status(job, conf)
 
 

@@ -22,7 +22,7 @@ from typing import Sequence
 from . import local, protocol, settings as settings_mod, slurm, sweep
 from .jobdir import JobDir, Outcome, RunnerError  # noqa: F401  (grunter scripts use them)
 
-COMMANDS = ("submit", "status", "cancel", "results", "queue")
+COMMANDS = ("submit", "status", "cancel", "results", "queue", "cancel-runs")
 # settings a resubmit may override for one job (job.resources)
 RESOURCES = ("time", "memory", "array")
 ENGINES = {"slurm": slurm, "local": local}
@@ -145,6 +145,8 @@ def main(settings: dict, argv: "Sequence[str] | None" = None) -> int:
             for name in result_files(job, patterns):
                 print(name)
             return 0
+        if cmd == "cancel-runs":     # some runs of a sweep: grcmd.cancel-runs names them
+            return engine_for(job, conf, cmd).cancel_runs(job, conf, sweep.runs_to_cancel(job))
         return getattr(engine_for(job, conf, cmd), cmd)(job, conf)
     except RunnerError as e:
         print(f"grunter: error: {e}", file=sys.stderr)

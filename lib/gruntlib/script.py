@@ -82,7 +82,9 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
 _SWEEP_HEAD = [
     'T=$((${GRUNT_TASK_BASE:-0} + ${SLURM_ARRAY_TASK_ID:-0}))',
     'P="job.$T."',
+    '[ -e "$J/job.$T.end" ] && exit 0    # canceled before it started (cancel-runs)',
     'exec >>"$J/job.$T.out" 2>&1',
+    'echo $$ >"$J/.job.$T.pid"',
     # the run works in runs/T/: it sees the project's top-level entries there
     # as symlinks, so relative paths (sh run.sh, data/, a config) still work
     'farm() {',

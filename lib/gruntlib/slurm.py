@@ -169,16 +169,6 @@ def _max_array() -> int:
     return int(m.group(1)) if m else sweep_mod.DEFAULT_MAX_ARRAY
 
 
-def chunks_of(job: JobDir) -> "list[tuple[int, int, str]]":
-    """A sweep's sbatch calls so far: (first task, number of tasks, Slurm id)."""
-    found = []
-    for line in (job.read(protocol.CHUNKS) or "").splitlines():
-        parts = line.split()
-        if len(parts) == 3 and all(x.isdigit() for x in parts):
-            found.append((int(parts[0]), int(parts[1]), parts[2]))
-    return found
-
-
 def sweep_submit(job: JobDir, conf: dict) -> int:
     """Submit a sweep as few job arrays as MaxArraySize allows, each chunk exactly once.
 
@@ -198,12 +188,12 @@ def sweep_submit(job: JobDir, conf: dict) -> int:
         job.write(protocol.ARRAY, sweep_mod.array_spec(data))
         first = f"0-{plan[0][1] - 1}{limit}"
         job.write(protocol.SBATCH, job_script(job, conf, sbatch_header(job, conf, first), data))
-    done = {base for base, _, _ in chunks_of(job)}
+    done = {base for base, _, _ in sweep_mod.chunks_of(job)}
     for base, count in plan:
         if base in done:
             continue
         # with --parallel K, a chunk starts once the one before has ended: K in all
-        after = [f"--dependency=afterany:{chunks_of(job)[-1][2]}"] if par and done else []
+        after = [f"--dependency=afterany:{sweep_mod.chunks_of(job)[-1][2]}"] if par and done else []
         p = _run(["sbatch", f"--chdir={job.path}", f"--array=0-{count - 1}{limit}", *after,
                   protocol.SBATCH], cwd=job.path, env={"GRUNT_TASK_BASE": str(base)})
         m = SUBMITTED_RE.search(p.stdout)
@@ -231,7 +221,7 @@ def sweep_submit(job: JobDir, conf: dict) -> int:
 
 def _units_ids(job: JobDir, units: "list[int | None]") -> "dict[int | None, tuple[str, int | None]]":
     """Each unit's (Slurm job id, array index); a sweep's unsubmitted tasks left out."""
-    chunks = chunks_of(job)
+    chunks = sweep_mod.chunks_of(job)
     if not chunks:
         slurmid = job.read(protocol.SLURMID) or ""
         return {u: (slurmid, u) for u in units}
@@ -462,13 +452,30 @@ def cancel(job: JobDir, conf: dict) -> int:
         print(f"grunter: job {job.jobid} has already ended", file=sys.stderr)
         return 0
     job.write(protocol.CANCELED, protocol.now_ts())     # before: see jobdir.ended
-    p = _run(["scancel", *sorted({sid for _, _, sid in chunks_of(job)} | {slurmid})])
+    p = _run(["scancel", *sorted({sid for _, _, sid in sweep_mod.chunks_of(job)} | {slurmid})])
     if p.returncode != 0:
         os.unlink(job.file(protocol.CANCELED))
         raise RunnerError(f"scancel failed: {_message(p)}")
     _drop_cache(job)
     print(f"cancelled Slurm job {slurmid}")
     return 0
+
+
+def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:
+    """scancel some runs of a sweep (``<slurm id>_<index>``); a run not yet handed
+    to Slurm (its chunk waits for room) is recorded canceled at once."""
+    ids = _units_ids(job, list(tasks))
+    todo = [f"{ids[t][0]}_{ids[t][1]}" for t in tasks if t in ids and not job.settled(t)]
+    for t in tasks:
+        if t not in ids:
+            job.record(t, Outcome("CANCELLED"))
+    if todo:
+        p = _run(["scancel", *todo])
+        if p.returncode != 0:
+            raise RunnerError(f"scancel failed: {_message(p)}")
+        _drop_cache(job)
+        print(f"cancelled {' '.join(todo)}")
+    return status(job, conf)
 
 
 def queue(job: JobDir, conf: dict) -> int:

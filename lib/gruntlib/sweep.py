@@ -93,3 +93,29 @@ def resources(job: JobDir) -> "dict[str, str]":
         if name and value.strip():
             found[name] = value.strip()
     return found
+
+
+def runs_to_cancel(job: JobDir) -> "list[int]":
+    """The tasks ``grcmd.cancel-runs`` names (its ``tasks 3 5`` line), of this job."""
+    text = protocol.read_text(job.file(protocol.CMD_PREFIX + "cancel-runs")) or ""
+    have = set(job.units())
+    found = [int(w) for line in text.splitlines() if line.startswith("tasks ")
+             for w in line.split()[1:] if w.isdigit()]
+    if not found or not set(found) <= have:
+        raise RunnerError(f"cancel-runs: no such runs of {job.jobid}: {text.strip()!r}")
+    return sorted(set(found))
+
+
+def mark_canceled(job: JobDir, task: int) -> None:
+    """A run canceled on its own: CANCELLED before its script can record an end."""
+    job.write(protocol.task_file(task, "status"), "CANCELLED")
+
+
+def chunks_of(job: JobDir) -> "list[tuple[int, int, str]]":
+    """A sweep's sbatch calls so far: (first task, number of tasks, Slurm id)."""
+    found = []
+    for line in (job.read(protocol.CHUNKS) or "").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and all(x.isdigit() for x in parts):
+            found.append((int(parts[0]), int(parts[1]), parts[2]))
+    return found
