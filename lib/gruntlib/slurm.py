@@ -475,6 +475,9 @@ def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:
             raise RunnerError(f"scancel failed: {_message(p)}")
         _drop_cache(job)
         print(f"cancelled {' '.join(todo)}")
+    for t in tasks:     # a pending task canceled leaves squeue at once, and no record
+        if not job.has(protocol.task_file(t, "start")) and not job.settled(t):
+            job.record(t, Outcome("CANCELLED"))
     return status(job, conf)
 
 
