@@ -56,3 +56,19 @@ def test_a_sweep_on_slurm_in_chunks_with_a_failing_run(core, slurm, tmp_path):
     assert [(t["label"], t["exit_code"]) for t in jobs[again]["tasks"]] == [("x=b seed=2", 3)]
     redo = json.loads(core.read(os.path.join(core.cjob(again), "job.sweep")))
     assert redo["runs"][0]["from"] == 4
+
+
+def test_a_packed_sweep_runs_several_runs_per_array_task(core, slurm):
+    core.newproj("p")
+    top = core.project("p", grunter="", files={"grunter.py": example()},
+                       run_sh='echo "run $GRUNT_TASK: $*"\n[ "$2" != 4 ] || exit 3\n')
+    jid = core.grunt("sweep", "n=1..5", "--pack", "2", "-m", "packed", cwd=top).ok().out.split(":")[0]
+    core.grund()
+    job = core.sjob(jid)
+    assert [ln.split()[:2] for ln in core.read(os.path.join(job, "job.chunks")).splitlines()] == \
+        [["0", "5"]]                                   # 3 array tasks, under MaxArraySize 4
+    assert "#SBATCH --array=0-2" in core.read(os.path.join(job, "job.sbatch"))
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] not in ("Pending", "Running"))
+    assert [(t["status"], t["exit_code"]) for t in jobs[jid]["tasks"]] == \
+        [("Done", 0)] * 3 + [("Failed", 3), ("Done", 0)]
+    assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == "run 4: --n 5\n"

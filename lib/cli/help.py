@@ -16,7 +16,7 @@ HELP: dict[str, tuple[str, str]] = {
                "Snapshot the project's git-tracked files (plus grunter.py) into a new job,\n"
                "push it and print the job id.  -m 'message' must come last."),
     "sweep": ("sweep name=v1,v2 [name=a..b[:step]] [--zip a,b] [--table runs.tsv] [--repeat N]\n"
-              "      [--style S | --eq | --hydra] [--parallel K] [-n] [--yes] [-- fixed args] -m 'msg'",
+              "      [--style S | --eq | --hydra] [--parallel K] [--pack P] [-n] [--yes] [-- fixed args] -m 'msg'",
               "Many runs of the project from one snapshot, as one job with a task per run\n"
               "(<jobid>_<task>).  Parameters are crossed; --zip pairs them; --table takes one\n"
               "run per row.  Each run gets --name value (--eq: --name=value, --hydra: name=value)\n"

@@ -22,7 +22,7 @@ from .submit import split_message, submit_here
 
 USAGE = "sweep name=v1,v2 [name=a..b] [options] [-- fixed args]"
 STYLE_FLAGS = {"--eq": "--name=value", "--hydra": "name=value", "--dashdash": "--name value"}
-VALUED = ("--zip", "--table", "--repeat", "--style", "--parallel")
+VALUED = ("--zip", "--table", "--repeat", "--style", "--parallel", "--pack")
 
 
 def options(words: "list[str]", allowed: "tuple[str, ...]", cmd: str) -> "tuple[dict, list[str]]":
@@ -85,7 +85,8 @@ def parse_sweep(argv: "list[str]") -> Namespace:
     return Namespace(params=params, zips=opts["--zip"], table=opts.get("--table"),
                      repeat=_int(opts.get("--repeat", "1"), "--repeat"),
                      style=styles[0] if styles else None,
-                     parallel=_int(opts.get("--parallel"), "--parallel"), fixed=fixed,
+                     parallel=_int(opts.get("--parallel"), "--parallel"),
+                     pack=_int(opts.get("--pack"), "--pack"), fixed=fixed,
                      dry_run=bool(opts.get("-n") or opts.get("--dry-run")),
                      yes=bool(opts.get("--yes")), message=msg)
 
@@ -95,7 +96,7 @@ def build(a: Namespace, projdir: str) -> dict:
     settings = SW.grunter_settings(projdir)
     style = a.style or settings.get("sweep_style") or GS.STYLES[0]
     names, runs = SW.expand(a.params, a.zips, a.table, a.repeat)
-    return SW.document(names, runs, str(style), a.fixed, a.parallel)
+    return SW.document(names, runs, str(style), a.fixed, a.parallel, a.pack)
 
 
 def dry_run(doc: dict, projdir: str) -> None:
@@ -114,6 +115,8 @@ def dry_run(doc: dict, projdir: str) -> None:
         line += f" ({', '.join(asked)} each)"
     if doc.get("parallel"):
         line += f", at most {doc['parallel']} at once"
+    if doc.get("pack"):
+        line += f", {doc['pack']} runs per array task on Slurm"
     say(line + "; nothing submitted (dry run)")
 
 
@@ -214,7 +217,7 @@ def rerun_files(job, opts: dict, args: "list[str]", projdir: str) -> "tuple[dict
         runs = [r for r in doc["runs"] if picked is None or r["task"] in picked]
         fixed = args or doc.get("fixed", [])
         doc = SW.document(doc["params"], [(r["values"], r.get("repeat", 0)) for r in runs],
-                          doc["style"], fixed, doc.get("parallel"))
+                          doc["style"], fixed, doc.get("parallel"), doc.get("pack"))
         for new, old in zip(doc["runs"], runs):
             new["from"] = old["task"]
         files[P.SWEEP] = SW.dumps(doc)

@@ -138,12 +138,12 @@ def expand(params: "list[tuple[str, str]]", zips: "list[str]", table_path: "str 
 
 
 def document(names: "list[str]", runs: "list[tuple[dict[str, str], int]]", style: str,
-             fixed: "list[str]", parallel: "int | None") -> dict:
+             fixed: "list[str]", parallel: "int | None", pack: "int | None" = None) -> dict:
     """job.sweep's content."""
     if style not in SW.STYLES:
         raise UsageError(f"unknown style {style!r} (one of: {', '.join(SW.STYLES)})")
     doc = {"version": SW.VERSION, "params": names, "style": style, "fixed": list(fixed),
-           "parallel": parallel, "runs": []}
+           "parallel": parallel, "pack": pack, "runs": []}
     for task, (vals, rep) in enumerate(runs):
         args = [a for n, v in vals.items() for a in SW.value_args(style, n, v)] + list(fixed)
         doc["runs"].append({"task": task, "values": vals, "repeat": rep, "args": args})

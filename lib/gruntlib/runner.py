@@ -19,7 +19,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from . import local, protocol, settings as settings_mod, slurm, sweep
+from . import local, protocol, settings as settings_mod, slurm, slurmsweep, sweep
 from .jobdir import JobDir, Outcome, RunnerError  # noqa: F401  (grunter scripts use them)
 
 COMMANDS = ("submit", "status", "cancel", "results", "queue", "cancel-runs")
@@ -105,7 +105,13 @@ def _farmed(job: JobDir, rel: str) -> bool:
 
 
 def engine_for(job: JobDir, conf: dict, cmd: str):
-    """The engine module for this job: the one that submitted it, else the setting."""
+    """The engine module for this job: the one that submitted it, else the setting;
+    for a sweep on Slurm, the chunked arrays of slurmsweep."""
+    engine = _engine(job, conf, cmd)
+    return slurmsweep if engine is slurm and job.has(protocol.SWEEP) else engine
+
+
+def _engine(job: JobDir, conf: dict, cmd: str):
     if cmd != "submit":
         if job.has(protocol.SLURMID) or job.has(protocol.CHUNKS):
             return slurm

@@ -80,7 +80,7 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
 # job.T.* and its output to job.T.out itself: the chunks of a sweep cannot
 # name it in sbatch --output, whose %a is the index within the chunk.
 _SWEEP_HEAD = [
-    'T=$((${GRUNT_TASK_BASE:-0} + ${SLURM_ARRAY_TASK_ID:-0}))',
+    'T=${GRUNT_T:-$((${GRUNT_TASK_BASE:-0} + ${SLURM_ARRAY_TASK_ID:-0}))}',
     'P="job.$T."',
     '[ -e "$J/job.$T.end" ] && exit 0    # canceled before it started (cancel-runs)',
     'exec >>"$J/job.$T.out" 2>&1',

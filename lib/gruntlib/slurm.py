@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import time
-from typing import BinaryIO, Iterator, NamedTuple
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 from . import protocol, states, sweep as sweep_mod
 from .jobdir import JobDir, Outcome, RunnerError, ended
@@ -133,8 +133,6 @@ def submit(job: JobDir, conf: dict) -> int:
     again; so is one whose script has already started.  A rejected job gets
     job.error (sbatch's message) and job.status FAILED, and the exit code is 1.
     """
-    if job.has(protocol.SWEEP):
-        return sweep_submit(job, conf)
     if job.has(protocol.SLURMID):
         print(f"grunter: already submitted as Slurm job {job.read(protocol.SLURMID)}", file=sys.stderr)
         return 0
@@ -160,77 +158,6 @@ def submit(job: JobDir, conf: dict) -> int:
     _recorded(job, slurmid, conf)
     print(f"Submitted batch job {slurmid}")
     return 0
-
-
-def _max_array() -> int:
-    """The cluster's MaxArraySize (``scontrol show config``), else Slurm's default."""
-    p = _run(["scontrol", "show", "config"])
-    m = re.search(r"^MaxArraySize\s*=\s*(\d+)", p.stdout, re.M) if p.returncode == 0 else None
-    return int(m.group(1)) if m else sweep_mod.DEFAULT_MAX_ARRAY
-
-
-def sweep_submit(job: JobDir, conf: dict) -> int:
-    """Submit a sweep as few job arrays as MaxArraySize allows, each chunk exactly once.
-
-    Every chunk is recorded in job.chunks as soon as sbatch has taken it.  A
-    chunk refused because the user's job limit is reached (MaxSubmitJobs) is
-    left for later: ``status`` submits it once there is room.
-    """
-    data = sweep_mod.load(job)
-    if job.has(protocol.ERROR):
-        raise RunnerError(f"the submission failed before: {job.read(protocol.ERROR)}")
-    if job.has(protocol.CANCELED):
-        return 0
-    runs, par = len(data["runs"]), data.get("parallel")
-    plan = sweep_mod.chunks(runs, _max_array())
-    limit = f"%{par}" if par else ""
-    if not job.has(protocol.SBATCH):
-        job.write(protocol.ARRAY, sweep_mod.array_spec(data))
-        first = f"0-{plan[0][1] - 1}{limit}"
-        job.write(protocol.SBATCH, job_script(job, conf, sbatch_header(job, conf, first), data))
-    done = {base for base, _, _ in sweep_mod.chunks_of(job)}
-    for base, count in plan:
-        if base in done:
-            continue
-        # with --parallel K, a chunk starts once the one before has ended: K in all
-        after = [f"--dependency=afterany:{sweep_mod.chunks_of(job)[-1][2]}"] if par and done else []
-        p = _run(["sbatch", f"--chdir={job.path}", f"--array=0-{count - 1}{limit}", *after,
-                  protocol.SBATCH], cwd=job.path, env={"GRUNT_TASK_BASE": str(base)})
-        m = SUBMITTED_RE.search(p.stdout)
-        if p.returncode != 0 or not m:
-            message = _message(p)
-            if re.search(r"MaxSubmit|submit limit", message, re.I):
-                print(f"grunter: waiting for room for tasks {base}..{runs - 1}: {message}",
-                      file=sys.stderr)
-                job.write(protocol.CHUNKS, job.read(protocol.CHUNKS) or "")
-                break
-            if not done:
-                job.fail(message)
-                raise RunnerError(f"sbatch failed: {message.splitlines()[0]}")
-            raise RunnerError(f"sbatch failed for tasks {base}..{base + count - 1}: {message}")
-        lines = (job.read(protocol.CHUNKS) or "") + f"\n{base} {count} {m.group(1)}"
-        job.write(protocol.CHUNKS, lines.strip("\n"))
-        done.add(base)
-        if not job.has(protocol.SLURMID):
-            job.write(protocol.SLURMID, m.group(1))
-        print(f"Submitted batch job {m.group(1)} (tasks {base}..{base + count - 1})")
-    _drop_cache(job)
-    job.summarize()
-    return 0
-
-
-def _units_ids(job: JobDir, units: "list[int | None]") -> "dict[int | None, tuple[str, int | None]]":
-    """Each unit's (Slurm job id, array index); a sweep's unsubmitted tasks left out."""
-    chunks = sweep_mod.chunks_of(job)
-    if not chunks:
-        slurmid = job.read(protocol.SLURMID) or ""
-        return {u: (slurmid, u) for u in units}
-    found = {}  # type: dict[int | None, tuple[str, int | None]]
-    for u in units:
-        for base, count, sid in chunks:
-            if u is not None and base <= u < base + count:
-                found[u] = (sid, u - base)
-    return found
 
 
 class Row(NamedTuple):
@@ -408,35 +335,44 @@ def _from_files(job: JobDir, unit: "int | None") -> Outcome:
 
 def status(job: JobDir, conf: dict) -> int:
     """Update job.status (and the units' files) from the scheduler; print it."""
-    if job.has(protocol.CHUNKS) and not job.has(protocol.CANCELED):
-        sweep_submit(job, conf)    # the chunks that waited for room, if any
-    if job.read(protocol.SLURMID):
-        units = [u for u in job.units() if not job.settled(u)]
-        ids = _units_ids(job, units)
-        rows = _snapshot(job) if units else {}
-        gone = {}  # type: dict[str, list[tuple[int | None, int | None]]]
-        for unit in units:
-            if unit not in ids:
-                if job.has(protocol.CANCELED):
-                    job.record(unit, Outcome("CANCELLED"))
-                continue
-            slurmid, idx = ids[unit]
-            row = rows.get((slurmid, idx))
-            if row is None:
-                gone.setdefault(slurmid, []).append((unit, idx))
-                continue
-            outcome = _outcome(row)
-            if (outcome.state in states.FINAL and job.exitcode(unit) is None
-                    and job.has(protocol.task_file(unit, "start"))):
-                outcome.exitcode = _scontrol_exitcode(slurmid if idx is None else f"{slurmid}_{idx}")
-            job.record(unit, outcome)
-        for slurmid, pairs in gone.items():
-            known = _sacct(slurmid) or _jobcomp(slurmid, [idx for _, idx in pairs])
-            for unit, idx in pairs:
-                job.record(unit, known.get(idx) or _from_files(job, unit))
-        job.summarize()
+    slurmid = job.read(protocol.SLURMID)
+    if slurmid:
+        refresh(job, lambda units: {u: (slurmid, u) for u in units})
     job.print_status()
     return 0
+
+
+def refresh(job: JobDir, ids: "Callable[[list], dict]",
+            pending: "Callable[[int | None, Outcome], Outcome] | None" = None) -> None:
+    """Record the unsettled units' outcomes; ``ids(units)`` gives each its (Slurm
+    id, array index), leaving out units not handed to Slurm yet; ``pending``
+    may amend what squeue says of a unit."""
+    units = [u for u in job.units() if not job.settled(u)]
+    where = ids(units)
+    rows = _snapshot(job) if units else {}
+    gone = {}  # type: dict[str, list[tuple[int | None, int | None]]]
+    for unit in units:
+        if unit not in where:
+            if job.has(protocol.CANCELED):
+                job.record(unit, Outcome("CANCELLED"))
+            continue
+        slurmid, idx = where[unit]
+        row = rows.get((slurmid, idx))
+        if row is None:
+            gone.setdefault(slurmid, []).append((unit, idx))
+            continue
+        outcome = _outcome(row)
+        if pending is not None:
+            outcome = pending(unit, outcome)
+        if (outcome.state in states.FINAL and job.exitcode(unit) is None
+                and job.has(protocol.task_file(unit, "start"))):
+            outcome.exitcode = _scontrol_exitcode(slurmid if idx is None else f"{slurmid}_{idx}")
+        job.record(unit, outcome)
+    for slurmid, pairs in gone.items():
+        known = _sacct(slurmid) or _jobcomp(slurmid, [idx for _, idx in pairs])
+        for unit, idx in pairs:
+            job.record(unit, known.get(idx) or _from_files(job, unit))
+    job.summarize()
 
 
 def cancel(job: JobDir, conf: dict) -> int:
@@ -459,26 +395,6 @@ def cancel(job: JobDir, conf: dict) -> int:
     _drop_cache(job)
     print(f"cancelled Slurm job {slurmid}")
     return 0
-
-
-def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:
-    """scancel some runs of a sweep (``<slurm id>_<index>``); a run not yet handed
-    to Slurm (its chunk waits for room) is recorded canceled at once."""
-    ids = _units_ids(job, list(tasks))
-    todo = [f"{ids[t][0]}_{ids[t][1]}" for t in tasks if t in ids and not job.settled(t)]
-    for t in tasks:
-        if t not in ids:
-            job.record(t, Outcome("CANCELLED"))
-    if todo:
-        p = _run(["scancel", *todo])
-        if p.returncode != 0:
-            raise RunnerError(f"scancel failed: {_message(p)}")
-        _drop_cache(job)
-        print(f"cancelled {' '.join(todo)}")
-    for t in tasks:     # a pending task canceled leaves squeue at once, and no record
-        if not job.has(protocol.task_file(t, "start")) and not job.settled(t):
-            job.record(t, Outcome("CANCELLED"))
-    return status(job, conf)
 
 
 def queue(job: JobDir, conf: dict) -> int:

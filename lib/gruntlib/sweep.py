@@ -3,7 +3,7 @@
 ``job.sweep`` is a JSON object written by ``grunt sweep``::
 
     {"version": 1, "params": ["lr", "seed"], "style": "--name value",
-     "fixed": ["--epochs", "30"], "parallel": null,
+     "fixed": ["--epochs", "30"], "parallel": null, "pack": null,
      "runs": [{"task": 0, "values": {"lr": "0.1", "seed": "1"}, "repeat": 0,
                "args": ["--lr", "0.1", "--seed", "1", "--epochs", "30"]}, ...]}
 
@@ -52,9 +52,10 @@ def check(data: object) -> dict:
         if (not isinstance(args, list) or run.get("task") != i
                 or not all(isinstance(a, str) and "\n" not in a for a in args)):
             raise ValueError(f"run {i} is malformed")
-    par = data.get("parallel")
-    if par is not None and (not isinstance(par, int) or par < 1):
-        raise ValueError("parallel must be a positive number")
+    for key in ("parallel", "pack"):
+        n = data.get(key)
+        if n is not None and (not isinstance(n, int) or n < 1):
+            raise ValueError(f"{key} must be a positive number")
     return data
 
 
