@@ -207,3 +207,21 @@ def test_time_and_memory_scaling_and_chunks():
         SW.scale_time(None, "2x")
     assert GS.chunks(10, 4) == [(0, 4), (4, 4), (8, 2)]
     assert GS.chunks(1000, 1001) == [(0, 1000)]
+
+
+def test_resubmit_failed_tasks_of_an_array_job_and_a_plain_job(core):
+    top = core.project("p", grunter="", files={"grunter.py": grunter_py(runner="local", array="0-2")},
+                       run_sh='echo "task $SLURM_ARRAY_TASK_ID"\n[ "$SLURM_ARRAY_TASK_ID" != 1 ] || exit 4\n')
+    core.newproj("p")
+    arr = core.submit(cwd=top)
+
+    def state(jid):
+        core.grund()
+        j = core.jobs(cwd=top)[jid]
+        return j["status"]
+    wait_for(lambda: state(arr) == "Failed", timeout=30, what="the array to end", interval=0.3)
+    again = core.grunt("resubmit", arr, "--failed", "-m", "task 1 again", cwd=top).ok().out.strip()
+    assert core.read(os.path.join(core.cjob(again), "job.resources")) == "array 1\n"
+    wait_for(lambda: state(again) == "Failed", timeout=30, what="the rerun to end", interval=0.3)
+    assert core.grunt("out", again, cwd=top).ok().out == "--- task 1 ---\ntask 1\n"
+    assert "nothing to run again" in fails(core, top, "resubmit", again, "--timeout", "-m", "x")
