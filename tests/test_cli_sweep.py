@@ -83,6 +83,9 @@ def test_a_sweep_is_one_job_whose_runs_have_their_own_state_output_and_results(c
         "args: --lr 0.2 --seed 2 --epochs 3 task=4 repeat=0\n"
     assert fails(core, top, "out", f"{jid}_9") == f"{jid} has no run 9 (runs {jid}_0 .. {jid}_5)"
     assert "acts on whole jobs" in fails(core, top, "delete", f"{jid}_1", rc=2)
+    shown = core.grunt("show", f"{jid}_4", cwd=top).ok().out
+    assert "runs          6 tasks: 5 Done, 1 Failed" in shown
+    assert f"run           {jid}_4 lr=0.2 seed=2: Failed (exit 3)" in shown
 
     core.grunt("update", jid, cwd=top).ok()
     core.grund()

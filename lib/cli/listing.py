@@ -83,6 +83,12 @@ def show(a: Namespace) -> int:
                 ("submit", j.submit or "-"), ("start", j.start or "-"), ("end", j.end or "-")]
         if j.parent:
             rows.append(("resubmit of", j.parent))
+        if j.is_sweep:
+            rows.append(("runs", f"{j.counts()} (grunt jobs {j.id})"))
+        if j.task is not None:
+            t = next(t for t in j.tasks if t.index == j.task)
+            rows.append(("run", f"{j.id}_{j.task} {j.label(j.task)}: {t.status}"
+                         + (f" (exit {t.exit_code})" if t.exit_code is not None else "")))
         if j.unconfirmed and j.status == J.PENDING:
             rows += [("submit", ln) if i == 0 else ("", ln)
                      for i, ln in enumerate(j.unconfirmed.rstrip("\n").splitlines())]
