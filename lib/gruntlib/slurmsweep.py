@@ -125,10 +125,11 @@ def status(job: JobDir, conf: dict) -> int:
     In a packed array task squeue's state is the pack's: a run that has not
     started is still pending, and one that recorded its end is what it says.
     """
-    if not job.has(protocol.CANCELED):
-        submit(job, conf)
     data = sweep_mod.load(job)
     pack = data.get("pack") or 1
+    handed = sum(count for _, count, _ in sweep_mod.chunks_of(job))
+    if handed < len(data["runs"]) and not job.has(protocol.CANCELED):
+        submit(job, conf)
 
     def amend(unit: int, outcome: Outcome) -> Outcome:
         if pack > 1 and outcome.state not in ("PENDING",):
