@@ -172,6 +172,13 @@ def test_bad_sweeps_say_one_line_and_push_nothing(core, sweep_proj):
     assert commits(core) == before
 
 
+def test_a_grunter_without_gruntlib_cannot_run_a_sweep(core, core_proj):
+    before = commits(core)
+    assert "grunter.py does not use gruntlib's runner" in fails(core, core_proj, "sweep", "a=1,2",
+                                                                "-m", "x")
+    assert commits(core) == before
+
+
 def test_dry_run_shows_every_run_and_what_it_asks_for(core, sweep_proj):
     top, _ = sweep_proj
     before = commits(core)

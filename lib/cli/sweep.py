@@ -136,6 +136,11 @@ def confirm(n: int, yes: bool, what: str = "sweep") -> None:
 def sweep(a: Namespace) -> int:
     projdir = find_projdir(os.getcwd())
     doc = build(a, projdir)
+    grunter = P.read_text(os.path.join(projdir, "grunter.py"))
+    if grunter is not None and "gruntlib" not in grunter:
+        raise GruntError("grunter.py does not use gruntlib's runner, which runs a sweep's runs "
+                         "(a self-contained grunter would run the job once): start from "
+                         "grunt init --force, or grunter_example.py")
     if a.dry_run:
         dry_run(doc, projdir)
         return 0
