@@ -81,6 +81,8 @@ def test_a_sweep_is_one_job_whose_runs_have_their_own_state_output_and_results(c
     assert f"{jid}_4" in runs and "lr=0.2 seed=2" in runs and "Failed (3)" in runs
     assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == \
         "args: --lr 0.2 --seed 2 --epochs 3 task=4 repeat=0\n"
+    assert core.grunt("out", "-f", f"{jid}_4", cwd=top).ok().out == \
+        "args: --lr 0.2 --seed 2 --epochs 3 task=4 repeat=0\n"
     assert fails(core, top, "out", f"{jid}_9") == f"{jid} has no run 9 (runs {jid}_0 .. {jid}_5)"
     assert "acts on whole jobs" in fails(core, top, "delete", f"{jid}_1", rc=2)
     shown = core.grunt("show", f"{jid}_4", cwd=top).ok().out

@@ -36,6 +36,7 @@ QUEUE_PY = ("import os, sys\n"
 FOLLOW_PY = r'''
 import os, re, sys, time
 rt, wc, jid, proj, poll = sys.argv[1:6]
+only = sys.argv[6] if len(sys.argv) > 6 else None   # one run (task) of the job
 sys.path.append(rt)
 try:
     from gruntlib import protocol as P, states as S
@@ -50,8 +51,12 @@ while True:
     where = P.locate(wc, jid, proj)
     if where is not None:
         d = where.under(wc)
-        done = JobDir(d).state().status in S.FINISHED  # before reading: the last bytes come after
-        files = sorted(n for n in os.listdir(d) if n == "job.out" or re.match(r"job\.\d+\.out$", n))
+        st = JobDir(d).state()   # before reading: the last bytes come after
+        done = st.status in S.FINISHED or only is not None and any(
+            t.index == int(only) and t.status in S.FINISHED for t in st.tasks)
+        names = os.listdir(d)
+        files = (["job.%s.out" % only] if "job.%s.out" % only in names else []) if only else \
+            sorted(n for n in names if n == "job.out" or re.match(r"job\.\d+\.out$", n))
         for name in files:
             try:
                 with open(os.path.join(d, name), "rb") as f:
@@ -84,7 +89,8 @@ def follow(pr: Project, job: J.Job) -> None:
     with pr.unlocked():  # other grunt commands may run while this one follows
         p = pr.remote.run(["python3", "-c", FOLLOW_PY, config.runtime_relpath(pr.server),
                            config.wc_relpath(pr.server, pr.proj, "jobs"), job.id, pr.proj,
-                           str(FOLLOW_POLL)], check=False, stream=True)
+                           str(FOLLOW_POLL), *([] if job.task is None else [str(job.task)])],
+                          check=False, stream=True)
     if p.returncode != 0:
         raise GruntError(f"following {job.id} on {pr.server} failed: {_last_line(p)}")
 
