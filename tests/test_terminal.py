@@ -2,7 +2,7 @@
 
 Checked there: status colours (and NO_COLOR), the table fitting the width,
 the pager for out and diff, `out -f` following a running job, the progress
-line.  Without a tty none of it happens (in-process checks).
+line, the question before a big sweep.  Without a tty none of it happens (in-process checks).
 """
 from __future__ import annotations
 
@@ -149,3 +149,15 @@ def test_progress_line_on_a_tty_during_a_slow_pull(core, core_proj, tty):
     assert core.grunt("pull", cwd=core_proj).ok().err == ""
 
 
+
+
+def test_a_sweep_above_the_threshold_asks_at_a_terminal(core, tty):
+    from fixture_slurm import grunter_py
+    top = core.project("p", grunter="", files={"grunter.py": grunter_py(runner="local")})
+    core.newproj("p")
+    for answer, says in (("n", "grunt: error: not submitted"), ("y", "ali000001: 1001 runs")):
+        name = tty.start(f"{GRUNT} sweep n=1..1001 -m big", top)
+        tty.wait(name, "submit 1001 runs? [y/N]")
+        tty.tmux("send-keys", "-t", name, answer, "Enter")
+        screen = tty.wait(name, "EXIT=")
+        assert says in screen and f"EXIT={int(answer == 'n')}" in screen, screen
