@@ -237,3 +237,17 @@ def test_resubmit_failed_tasks_of_an_array_job_and_a_plain_job(core):
     wait_for(lambda: state(again) == "Failed", timeout=30, what="the rerun to end", interval=0.3)
     assert core.grunt("out", again, cwd=top).ok().out == "--- task 1 ---\ntask 1\n"
     assert "nothing to run again" in fails(core, top, "resubmit", again, "--timeout", "-m", "x")
+
+
+def test_resubmit_failed_of_a_plain_job(core):
+    top = core.project("p", run_sh='exit "$1"\n')
+    core.newproj("p")
+    ok, bad = core.submit("0", cwd=top), core.submit("5", cwd=top)
+    core.grund()
+    assert "nothing to run again" in fails(core, top, "resubmit", ok, "--failed", "-m", "x")
+    again = core.grunt("resubmit", bad, "--failed", "--time", "0:45:00", "-m", "x",
+                       cwd=top).ok().out.strip()
+    job = core.cjob(again)
+    assert core.read(os.path.join(job, "job.resources")) == "time 00:45:00\n"
+    assert core.read(os.path.join(job, "job.args")) == "5\n"
+    assert not os.path.exists(os.path.join(job, "job.sweep"))
