@@ -21,7 +21,7 @@ from .common import say
 from .submit import split_message, submit_here
 
 USAGE = "sweep name=v1,v2 [name=a..b] [options] [-- fixed args]"
-STYLE_FLAGS = {"--eq": "--name=value", "--hydra": "name=value", "--dashdash": "--name value"}
+STYLE_FLAGS = {"--eq": "--name=value", "--hydra": "name=value"}
 VALUED = ("--zip", "--table", "--repeat", "--style", "--parallel", "--pack")
 
 
