@@ -2,11 +2,12 @@
 job id expressions.  The states themselves are gruntlib/states.py's."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 from .errors import UsageError
-from .gruntlib import protocol as P, states
+from .gruntlib import protocol as P, states, sweep as SW
 from .gruntlib.jobdir import JobDir
 from .gruntlib.states import (CANCELED, DONE, FAILED, FINISHED, OUT_OF_MEMORY,  # noqa: F401
                               PENDING, RUNNING, TIMEOUT, derive_state)
@@ -34,6 +35,8 @@ class Job:
     parent: str = ""
     interrupted: list[str] = field(default_factory=list)  # commands grund gave up on
     unconfirmed: str = ""   # grunter.py submit ended well but left no sign of a job: its output
+    labels: list[str] = field(default_factory=list)   # a sweep's runs: lr=0.1 seed=3, by task
+    task: int | None = None   # the one run named by <jobid>_<task>, not cached
 
     @property
     def number(self) -> int:
@@ -47,11 +50,29 @@ class Job:
     def finished(self) -> bool:
         return self.status in FINISHED
 
+    @property
+    def is_sweep(self) -> bool:
+        return bool(self.labels)
+
+    def counts(self) -> str:
+        """``15 tasks: 12 Done, 2 Failed, 1 Timeout`` (states in order of first appearance)."""
+        words = [t.status for t in self.tasks]
+        each = ", ".join(f"{words.count(s)} {s}" for s in dict.fromkeys(words))
+        return f"{len(words)} tasks: {each}"
+
+    def label(self, task: int) -> str:
+        return self.labels[task] if 0 <= task < len(self.labels) else ""
+
     def as_json(self) -> dict:
-        return {"id": self.id, "server": self.server, "folder": self.folder,
-                "status": self.status, "sched_id": self.sched_id, "submit": self.submit,
-                "start": self.start, "end": self.end, "args": self.args,
-                "message": self.message, "exit_code": self.exit_code}
+        d = {"id": self.id, "server": self.server, "folder": self.folder,
+             "status": self.status, "sched_id": self.sched_id, "submit": self.submit,
+             "start": self.start, "end": self.end, "args": self.args,
+             "message": self.message, "exit_code": self.exit_code}
+        if self.is_sweep:
+            d["tasks"] = [{"id": f"{self.id}_{t.index}", "task": t.index, "label": self.label(t.index),
+                           "status": t.status, "exit_code": t.exit_code, "start": t.start,
+                           "end": t.end} for t in self.tasks]
+        return d
 
 
 def load(top: str, where: P.JobPath) -> Job:
@@ -60,7 +81,9 @@ def load(top: str, where: P.JobPath) -> Job:
     texts = JobDir(path).texts()
     line = states.first_line
     spec = line(texts.get(P.ARRAY))
-    st = states.job_state(texts, P.array_tasks(spec) if spec else None)
+    labels = _labels(texts.get(P.SWEEP))
+    tasks = P.array_tasks(spec) if spec else (list(range(len(labels))) if labels else None)
+    st = states.job_state(texts, tasks)
     args = texts.get(P.ARGS)
     return Job(
         id=where.jobid, proj=where.proj, folder=where.folder, path=path,
@@ -74,7 +97,17 @@ def load(top: str, where: P.JobPath) -> Job:
                      if ln.strip()],
         unconfirmed=texts.get(P.UNCONFIRMED, ""),
         status=st.status, exit_code=st.exit_code, detail=st.detail, start=st.start, end=st.end,
-        tasks=list(st.tasks))
+        tasks=list(st.tasks), labels=labels)
+
+
+def _labels(text: str | None) -> list[str]:
+    """The labels of a sweep's runs, by task; [] for a job that is not a sweep."""
+    if not text:
+        return []
+    try:
+        return [SW.label(r) or f"run {r['task']}" for r in SW.check(json.loads(text))["runs"]]
+    except (ValueError, KeyError, TypeError):
+        return []
 
 
 def scan(top: str, folders: tuple[str, ...] = P.FOLDERS) -> list[Job]:
@@ -109,6 +142,12 @@ def parse_ids(words: list[str], prefix: str) -> list[str]:
                 ids = [P.format_jobid(pa, na)]
             out.extend(i for i in ids if i not in out)
     return out
+
+
+def split_run(word: str) -> tuple[str, int | None]:
+    """``abc000012_3`` (run 3 of a sweep, task 3 of an array) -> (``abc000012``, 3)."""
+    m = re.fullmatch(r"([a-z]{0,3}\d{1,6})_(\d+)", word.strip())
+    return (m.group(1), int(m.group(2))) if m else (word, None)
 
 
 def _one(text: str, prefix: str, whole: str) -> tuple[str, int]:

@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 import time
 
+import bench_sweep
+
 SERVER = "benchsrv"
 # grunter for the bench: the job starts and ends at once; its start time goes to ~/bench-starts
 GRUNTER = ("import os, sys, time\n"
@@ -415,6 +417,7 @@ def run_all(s, bindir: str, work: str, base: dict[str, str]) -> list:
         bench_growth(h, int(os.environ.get("BENCH_GROWTH_N", "100")))
         import bench_results   # it imports this module: here, not at the top
         bench_results.bench_results(h)
+        bench_sweep.run(bindir)
         bench_idle(root, bindir, float(os.environ.get("BENCH_IDLE_S", "60")))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -30,22 +30,7 @@ with open("log.tsv", "w") as f:
 print(f"final_loss: {loss:.6f}")
 print(f"epoch=20 speed={100 * lr:.1f} note=ok")
 '''
-SWEEP_SH = r'''
-# a sweep as one job: job.sweep and one results directory per task
-python3 - <<'EOF'
-import json, os, subprocess
-runs = []
-for t, (lr, seed) in enumerate([("0.1", "1"), ("0.1", "2"), ("0.5", "1"), ("0.5", "2")]):
-    args = ["--lr", lr, "--seed", seed]
-    runs.append({"task": t, "values": {"lr": lr, "seed": seed}, "repeat": 0, "args": args})
-    d = f"runs/{t}"
-    os.makedirs(d)
-    with open(f"{d}/job.out", "w") as out:
-        subprocess.check_call(["python3", os.path.abspath("train.py"), *args], cwd=d, stdout=out)
-json.dump({"version": 1, "params": ["lr", "seed"], "style": "--name value", "fixed": [],
-           "runs": runs}, open("job.sweep", "w"))
-EOF
-'''
+SWEEP_SH = 'python3 train.py "$@"\n'   # a sweep's run works in runs/<task>/
 
 
 def bad_cell_note(jid: str) -> str:
@@ -55,10 +40,11 @@ def bad_cell_note(jid: str) -> str:
 
 def _finish(core, top: str, jids: "list[str]") -> None:
     """grund until every job has ended and its results are copied; then pull."""
-    core.grund()
-    for jid in jids:
-        wait_for(lambda: os.path.exists(os.path.join(core.sjob(jid), "job.end")), timeout=30,
-                 what=f"{jid} to end")
+    def ended() -> bool:
+        core.grund()      # rounds: a sweep's runs are started as others end
+        jobs = core.jobs(cwd=top)
+        return all(jobs[jid]["status"] not in ("Pending", "Running") for jid in jids)
+    wait_for(ended, timeout=60, what=f"{' '.join(jids)} to end", interval=0.3)
     core.grunt("update", cwd=top).ok()
     core.grund()
     core.grunt("pull", cwd=top).ok()
@@ -172,9 +158,9 @@ def test_bad_input(core, trained):
 
 def test_a_sweep(core):
     top = core.project("p", grunter="", run_sh=SWEEP_SH, files={
-        "train.py": TRAIN, "grunter.py": grunter_py(runner="local", results=["runs"])})
+        "train.py": TRAIN, "grunter.py": grunter_py(runner="local")})
     core.newproj("p")
-    jid = core.submit(m="a sweep", cwd=top)
+    jid = core.grunt("sweep", "lr=0.1,0.5", "seed=1,2", "-m", "a sweep", cwd=top).ok().out.split(":")[0]
     _finish(core, top, [jid])
     t = rows(core.grunt("compare", jid, "--col", "loss", cwd=top).ok().out)
     assert t[0] == ["RUN", "lr", "seed", "STATE", "TIME", "loss"]

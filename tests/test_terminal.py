@@ -2,7 +2,7 @@
 
 Checked there: status colours (and NO_COLOR), the table fitting the width,
 the pager for out and diff, `out -f` following a running job, the progress
-line.  Without a tty none of it happens (in-process checks).
+line, the question before a big sweep.  Without a tty none of it happens (in-process checks).
 """
 from __future__ import annotations
 
@@ -176,3 +176,15 @@ def test_zsh_completes_commands_and_job_ids(core, core_proj, tty):
     tty.wait(name, "zsh> grunt show")
     tty.tmux("send-keys", "-t", name, "Tab")   # the ids, from the local copy
     tty.wait(name, f"zsh> grunt show {jid}")
+
+
+def test_a_sweep_above_the_threshold_asks_at_a_terminal(core, tty):
+    from fixture_slurm import grunter_py
+    top = core.project("p", grunter="", files={"grunter.py": grunter_py(runner="local")})
+    core.newproj("p")
+    for answer, says in (("n", "grunt: error: not submitted"), ("y", "ali000001: 1001 runs")):
+        name = tty.start(f"{GRUNT} sweep n=1..1001 -m big", top)
+        tty.wait(name, "submit 1001 runs? [y/N]")
+        tty.tmux("send-keys", "-t", name, answer, "Enter")
+        screen = tty.wait(name, "EXIT=")
+        assert says in screen and f"EXIT={int(answer == 'n')}" in screen, screen

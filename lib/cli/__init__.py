@@ -19,7 +19,7 @@ from .. import __version__, config
 from ..client.project import find_projdir, full_disk, no_space
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
-from . import control, listing, output, results, setup, submit
+from . import control, listing, output, results, setup, submit, sweep
 from .common import Parser, say
 from .help import ALIASES, HELP, show as show_help
 
@@ -42,6 +42,7 @@ COMMANDS = {
     "newproj": Command(setup.newproj, setup.newproj_args),
     "newproj-server": Command(setup.newproj_server, setup.newproj_server_args),
     "submit": Command(submit.submit, parse=submit.parse_submit),
+    "sweep": Command(sweep.sweep, parse=sweep.parse_sweep),
     "jobs": Command(listing.jobs, listing.jobs_args),
     "status": Command(control.status, control.ids_json_args),
     "update": Command(control.update, control.update_args),
@@ -60,7 +61,7 @@ COMMANDS = {
     "undelete": Command(control.undelete, control.ids_args),
     "show": Command(listing.show, listing.one_job_args),
     "log": Command(listing.log, listing.one_job_args),
-    "resubmit": Command(submit.resubmit, parse=submit.parse_resubmit),
+    "resubmit": Command(sweep.resubmit, parse=sweep.parse_resubmit),
     "share": Command(setup.share_cmd, setup.share_args),
     "server": Command(setup.server, setup.server_args),
     "queue": Command(control.queue, _nothing),

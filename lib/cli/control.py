@@ -136,6 +136,15 @@ def update(a: Namespace) -> int:
     return 0
 
 
+def whole_jobs(found: "list[J.Job]", cmd: str) -> "list[J.Job]":
+    """``cmd`` acts on whole jobs: a run (``<jobid>_<task>``) is refused, not widened."""
+    for j in found:
+        if j.task is not None:
+            raise UsageError(f"{cmd} acts on whole jobs, not on run {j.id}_{j.task}: "
+                             f"grunt {cmd} {j.id} (all its runs)")
+    return found
+
+
 def ids_args(p: Parser) -> None:
     p.add_argument("jobs", nargs="*")
 
@@ -144,6 +153,8 @@ def cancel(a: Namespace) -> int:
     with Project.here() as pr:
         pr.sync()
         found = pr.select(a.jobs)
+        runs = _cancel_runs(pr, [j for j in found if j.task is not None])
+        found = [j for j in found if j.task is None]
         todo = [j for j in found if not j.finished]
         for j in found:
             if j not in todo:
@@ -151,7 +162,23 @@ def cancel(a: Namespace) -> int:
         publish.send_commands(pr, "cancel", todo)
         if todo:
             say(f"asked grund on {pr.server} to cancel {' '.join(j.id for j in todo)}")
-    return 0 if todo or not found else 1
+    return 0 if todo or runs or not found else 1
+
+
+def _cancel_runs(pr: Project, runs: "list[J.Job]") -> int:
+    """``cancel <jobid>_<task>``: grcmd.cancel-runs names the runs, one command per job."""
+    by_job: "dict[str, list[J.Job]]" = {}
+    for r in runs:
+        state = next(t.status for t in r.tasks if t.index == r.task)
+        if state in J.FINISHED:
+            warn(f"{r.id}_{r.task} is {state}: nothing to cancel")
+        else:
+            by_job.setdefault(r.id, []).append(r)
+    for jid, rs in by_job.items():
+        tasks = " ".join(str(r.task) for r in rs)
+        publish.send_commands(pr, "cancel-runs", rs[:1], f"{P.now_ts()}\ntasks {tasks}\n")
+        say(f"asked grund on {pr.server} to cancel {' '.join(f'{jid}_{r.task}' for r in rs)}")
+    return len(by_job)
 
 
 def message_args(p: Parser) -> None:
@@ -164,7 +191,7 @@ def message(a: Namespace) -> int:
         raise UsageError("the message is empty")
     with Project.here() as pr:
         pr.sync()
-        job = pr.one(a.job, "message")
+        job = whole_jobs([pr.one(a.job, "message")], "message")[0]
         if a.text is None:   # message N: the current one
             say(job.message)
             return 0
@@ -184,7 +211,7 @@ def message(a: Namespace) -> int:
 def _move(cmd: str, a: Namespace) -> int:
     with Project.here() as pr:
         pr.sync()
-        found = pr.select(a.jobs)
+        found = whole_jobs(pr.select(a.jobs), cmd)
         if cmd == "archive":
             busy = [j for j in found if not j.finished]
             if busy:

@@ -19,6 +19,13 @@ HELP: dict[str, tuple[str, str]] = {
                "Snapshot the project's git-tracked files (plus grunter.py) into a new job,\n"
                "push it and print the job id.  -m 'message' must come last, or before --:\n"
                "every word after -- is the program's, -m too."),
+    "sweep": ("sweep name=v1,v2 [name=a..b[:step]] [options] [-- fixed args] -m 'msg'",
+              "Many runs of the project from one snapshot, as one job with a task per run\n"
+              "(<jobid>_<task>).  Options: [--zip a,b] [--table runs.tsv] [--repeat N]\n"
+              "[--style S | --eq | --hydra] [--parallel K] [--pack P] [-n] [--yes].\n"
+              "Parameters are crossed; --zip pairs them; --table takes one\n"
+              "run per row.  Each run gets --name value (--eq: --name=value, --hydra: name=value)\n"
+              "and the args after --.  -n: show the runs and submit nothing.  Above 1000 runs: --yes."),
     "jobs": ("jobs [active|done|archive|delete|all] [-n N] [--json] [--tree] [--user <owner>]",
              "List jobs: id, server, scheduler id, status, submit, start, end, args, message.\n"
              "Default: active.  done: finished active jobs.  all: with their folder.\n"
@@ -60,9 +67,13 @@ HELP: dict[str, tuple[str, str]] = {
              "the source commit, branch and remote, the uncommitted changes, what was not shipped."),
     "log": ("log <jobid> [--user <owner>]",
             "The commits that submitted, updated, moved or nuked a job, with their times."),
-    "resubmit": ("resubmit <jobid> [args...] -m 'message'",
+    "resubmit": ("resubmit <jobid> [options] [args...] -m 'message'",
                  "A new job from the stored snapshot of <jobid> (not from the current directory),\n"
-                 "with its args unless new ones are given; job.parent names <jobid>."),
+                 "with its args unless new ones are given; job.parent names <jobid>.\n"
+                 "Options: [--failed|--timeout|--oom|--tasks 3,5..7] [--time 2x|4:00:00]\n"
+                 "[--mem 2x|16G] [-n].\n"
+                 "--failed/--timeout/--oom/--tasks: only those runs of a sweep (tasks of an array);\n"
+                 "--time/--mem: scale (2x) or set the limits.  <jobid>_<task>: that one run."),
     "share": ("share <proj> <unix-group>",
               "On the server: let <unix-group> read the project's repositories (never write).\n"
               "Colleagues then run e.g. grunt jobs --user <you> and grunt pull --user <you>."),

@@ -69,6 +69,23 @@ def took(start: str, end: str) -> str:
     return f"{s}s"
 
 
+def print_runs(jobs: list[Job], as_json: bool = False) -> None:
+    """``jobs <jobid>``: the runs (tasks) of the jobs, each with its label."""
+    if as_json:
+        print(json.dumps([j.as_json() for j in jobs], indent=1))
+        return
+    rows = []
+    for j in jobs:
+        for t in j.tasks if j.task is None else [t for t in j.tasks if t.index == j.task]:
+            tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
+            rows.append([f"{j.id}_{t.index}", tstate, t.start.replace(" UTC", ""),
+                         t.end.replace(" UTC", ""), j.label(t.index)])
+        if not j.tasks:
+            rows.append([j.id, j.status, j.start.replace(" UTC", ""), j.end.replace(" UTC", ""),
+                         " ".join(j.args)])
+    say(table(["RUN", "STATUS", "START", "END", "LABEL"], rows, colour_col=1, limit=term.width()))
+
+
 def _job_rows(jobs: list[Job], tree: bool, folders: bool, short: bool, server: bool,
               duration: bool) -> "tuple[list[str], list[list[str]]]":
     def ts(text: str) -> str:
@@ -84,6 +101,8 @@ def _job_rows(jobs: list[Job], tree: bool, folders: bool, short: bool, server: b
     rows = []
     for j, depth in lineage(jobs) if tree else [(j, 0) for j in jobs]:
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
+        if j.is_sweep:
+            state = f"{j.status} ({j.counts()})"
         if j.status == PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
         if j.status == PENDING and j.unconfirmed:
@@ -95,7 +114,7 @@ def _job_rows(jobs: list[Job], tree: bool, folders: bool, short: bool, server: b
         times = [ts(j.submit), took(j.start, j.end)] if duration else [ts(j.submit), ts(j.start), ts(j.end)]
         rows.append(cells("  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.folder, j.server,
                           j.sched_id, state, times, " ".join(j.args), msg))
-        for t in j.tasks:
+        for t in [] if j.is_sweep else j.tasks:
             tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
             ttimes = ["", took(t.start, t.end)] if duration else ["", ts(t.start), ts(t.end)]
             rows.append(cells(f"  _{t.index}", "", "", "", tstate, ttimes, "", ""))

@@ -3,24 +3,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from argparse import Namespace
 
 from .. import git as G, heartbeat as H, jobs as J, pending
 from ..client import jobcache, provenance
 from ..client.commits import commits
-from ..client.project import Project
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import table
 from .common import Parser, check_grund, grund_down, project, say, user, warn
-from .jobtable import print_jobs
+from .jobtable import print_jobs, print_runs
 
 WHICH = ("active", "done", "archive", "delete", "all")
 
 
 def jobs_args(p: Parser) -> None:
-    p.add_argument("which", nargs="?", default="active", choices=WHICH)
+    p.add_argument("which", nargs="?", default="active")   # or a job: its runs
     p.add_argument("--json", action="store_true")
     p.add_argument("--tree", action="store_true")
     p.add_argument("-n", type=_count, metavar="N", help="the newest N jobs")
@@ -34,8 +34,14 @@ def _count(text: str) -> int:
 
 
 def jobs(a: Namespace) -> int:
+    if a.which not in WHICH and not re.fullmatch(r"([a-z]{3})?\d{1,6}(_\d+)?", a.which):
+        raise UsageError(f"argument which: invalid choice: {a.which!r} (choose from "
+                         f"{', '.join(WHICH)}, or a job id) (see: grunt help jobs)")
     with project(a, share=False, reading=True) as pr:
         pr.sync()
+        if a.which not in WHICH:
+            print_runs(pr.select([a.which]), a.json)
+            return 0
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
         found = jobcache.scan(pr.jobs, folders)
         if a.which == "done":
@@ -69,6 +75,12 @@ def show(a: Namespace) -> int:
                 ("submit", j.submit or "-"), ("start", j.start or "-"), ("end", j.end or "-")]
         if j.parent:
             rows.append(("resubmit of", j.parent))
+        if j.is_sweep:
+            rows.append(("runs", f"{j.counts()} (grunt jobs {j.id})"))
+        if j.task is not None:
+            t = next(t for t in j.tasks if t.index == j.task)
+            rows.append(("run", f"{j.id}_{j.task} {j.label(j.task)}: {t.status}"
+                         + (f" (exit {t.exit_code})" if t.exit_code is not None else "")))
         if j.unconfirmed and j.status == J.PENDING:
             rows += [("submit", ln) if i == 0 else ("", ln)
                      for i, ln in enumerate(j.unconfirmed.rstrip("\n").splitlines())]

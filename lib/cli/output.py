@@ -48,13 +48,17 @@ def out(a: Namespace) -> int:
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
         names = P.output_files(os.listdir(j.path)) if os.path.isdir(j.path) else []
+        if j.task is not None:   # one run: its own output only
+            names = [n for n in names if n in (f"job.{j.task}.out", f"job.{j.task}.err")]
         shown = False
         for name in names:
             text = P.read_text(os.path.join(j.path, name))
             if text is None:
                 continue
-            if name != P.OUT:
-                m = P.TASK_FILE_RE.match(name)
+            m = P.TASK_FILE_RE.match(name)
+            if m and j.is_sweep and j.task is None:
+                say(f"--- {j.id}_{m.group(1)}: {j.label(int(m.group(1)))} ---")
+            elif name != P.OUT and j.task is None:
                 say(f"--- task {m.group(1)} ---" if m else f"--- {name} ---")
             more = len(names) > 1 and text and not text.endswith("\n")
             sys.stdout.write(text + "\n" if more else text)
@@ -75,7 +79,8 @@ def _follow(a: Namespace) -> int:
         if len(found) != 1:
             raise UsageError("out -f follows one job, not a range")
         status, code = onserver.follow(pr, found[0])
-    say(f"({found[0].id} ended {status}{'' if code is None else f', exit {code}'})")
+    name = found[0].id if found[0].task is None else f"{found[0].id}_{found[0].task}"
+    say(f"({name} ended {status}{'' if code is None else f', exit {code}'})")
     return 0 if status == J.DONE else 1
 
 

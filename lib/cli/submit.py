@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from argparse import Namespace
+from typing import Callable
 
 from .. import term
 from ..client import provenance, snapshot, submit as S
@@ -17,6 +18,16 @@ from .common import check_grund, say, warn
 
 
 MESSAGE_OPTS = ("-m", "--message")
+
+
+def message_words(words: "list[str]") -> int:
+    """How many of the last words are ``-m msg`` (2), ``-mmsg``/``--message=msg`` (1), or 0."""
+    if len(words) >= 2 and words[-2] in MESSAGE_OPTS:
+        return 2
+    if words and (words[-1].startswith("--message=")
+                  or words[-1].startswith("-m") and len(words[-1]) > 2):
+        return 1
+    return 0
 
 
 def split_message(argv: "list[str]", usage: str) -> "tuple[list[str], str]":
@@ -29,11 +40,12 @@ def split_message(argv: "list[str]", usage: str) -> "tuple[list[str], str]":
     msg = None
     if rest and rest[-1] in MESSAGE_OPTS:
         raise UsageError(f"the message is missing after {rest[-1]}: grunt {usage} -m 'why'")
-    if len(rest) >= 2 and rest[-2] in MESSAGE_OPTS:
+    n = message_words(rest)
+    if n == 2:
         msg, rest = rest[-1], rest[:-2]
-    elif rest and rest[-1].startswith("--message="):
+    elif n and rest[-1].startswith("--message="):
         msg, rest = rest[-1][len("--message="):], rest[:-1]
-    elif rest and rest[-1].startswith("-m") and len(rest[-1]) > 2:
+    elif n:
         msg, rest = rest[-1][2:], rest[:-1]
         if msg.startswith("="):   # -m=text, as other tools take it: the text
             msg = msg[1:]
@@ -55,15 +67,21 @@ def parse_submit(argv: "list[str]") -> Namespace:
 
 
 def submit(a: Namespace) -> int:
+    return submit_here(a.args, a.message)
+
+
+def submit_here(args: "list[str]", message: str, files: "dict[str, str] | None" = None,
+                shown: "Callable[[str], str]" = str) -> int:
+    """A new job of the current checkout with ``args`` and more job ``files``; print it."""
     with Project.here() as pr, term.Progress("submit") as prog:
         if not os.path.isfile(os.path.join(pr.projdir, "grunter.py")):
             raise GruntError(f"no grunter.py in {pr.projdir}: run grunt init to write one "
                              "from grunter_example.py (it tells grund how to run the job)")
         ship, untracked = S.snapshot_list(pr.projdir)
         if untracked:
-            shown = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
-            warn(f"not shipped (untracked): {shown}")
-        record = provenance.record(pr.projdir, untracked)
+            shown_files = ", ".join(untracked[:10]) + (f" and {len(untracked) - 10} more" if len(untracked) > 10 else "")
+            warn(f"not shipped (untracked): {shown_files}")
+        record = {**provenance.record(pr.projdir, untracked), **(files or {})}
         big = S.big_files(pr.projdir, ship)
         if big:
             warn("shipping big file(s): " + ", ".join(f"{p} ({n >> 20} MB)" for p, n in big[:10])
@@ -72,24 +90,9 @@ def submit(a: Namespace) -> int:
         tree = snapshot.project_tree(pr.projdir, os.path.join(pr.jobs, ".git"), ship)
         prog.update(f"fetching from {pr.server}")
         pr.sync()
-        jid = S.submit_checkout(pr, a.args, a.message, ship, tree, record, lambda: prog.update(
+        jid = S.submit_checkout(pr, args, message, ship, tree, record, lambda: prog.update(
             f"committing {len(ship)} files and pushing to {pr.server}"))
         prog.stop()
-        say(jid)
+        say(shown(jid))
         check_grund(pr)
-    return 0
-
-
-def parse_resubmit(argv: "list[str]") -> Namespace:
-    if not argv or argv[0].startswith("-"):
-        raise UsageError("which job? grunt resubmit <jobid> [args...] -m 'why'")
-    args, msg = split_message(argv[1:], "resubmit <jobid> [args...]")
-    return Namespace(job=argv[0], args=args, message=msg)
-
-
-def resubmit(a: Namespace) -> int:
-    with Project.here() as pr:
-        pr.sync()
-        parent = pr.one(a.job, "resubmit")
-        say(S.resubmit(pr, parent, a.args, a.message))
     return 0

@@ -15,7 +15,6 @@ import sys
 
 from .. import config, git as G, jobs as J, runtime
 from ..errors import GruntError
-from ..gruntlib import protocol as P
 from .project import Project
 
 FOLLOW_POLL = 0.5   # seconds between looks at a followed job's output on the server
@@ -54,6 +53,7 @@ FOLLOW_PY = r'''
 import os, re, sys, time
 END_MARK = "grunt-follow-ended"
 rt, wc, jid, proj, poll = sys.argv[1:6]
+only = sys.argv[6] if len(sys.argv) > 6 else None   # one run (task) of the job
 sys.path.append(rt)
 try:
     from gruntlib import protocol as P, states as S
@@ -68,9 +68,12 @@ while True:
     where = P.locate(wc, jid, proj)
     if where is not None:
         d = where.under(wc)
-        done = JobDir(d).state().status in S.FINISHED  # before reading: the last bytes come after
-        files = sorted(n for n in os.listdir(d)
-                       if n != "job.error" and re.match(r"job(\..+)?\.(out|err|error)$", n))
+        st = JobDir(d).state()   # before reading: the last bytes come after
+        run = [t for t in st.tasks if only is not None and t.index == int(only)]
+        done = st.status in S.FINISHED or bool(run) and run[0].status in S.FINISHED
+        names = os.listdir(d)
+        files = [n for n in ("job.%s.out" % only, "job.%s.err" % only) if n in names] if only else \
+            sorted(n for n in names if n != "job.error" and re.match(r"job(\..+)?\.(out|err|error)$", n))
         for name in files:
             try:
                 with open(os.path.join(d, name), "rb") as f:
@@ -96,8 +99,9 @@ while True:
                 out.write(err if err.endswith(b"\n") else err + b"\n")
             out.flush()
             st = JobDir(d).state()
-            code = "" if st.exit_code is None else str(st.exit_code)
-            sys.stderr.write("\n%s %s %s\n" % (END_MARK, st.status, code))
+            run = [t for t in st.tasks if only is not None and t.index == int(only)] or [st]
+            code = "" if run[0].exit_code is None else str(run[0].exit_code)
+            sys.stderr.write("\n%s %s %s\n" % (END_MARK, run[0].status, code))
             break
     time.sleep(float(poll))
 '''
@@ -118,7 +122,8 @@ def follow(pr: Project, job: J.Job) -> "tuple[str, int | None]":
     with pr.unlocked():  # other grunt commands may run while this one follows
         p = pr.remote.run(["python3", "-c", FOLLOW_PY, config.runtime_relpath(pr.server),
                            config.wc_relpath(pr.server, pr.proj, "jobs"), job.id, pr.proj,
-                           str(FOLLOW_POLL)], check=False, stream=True)
+                           str(FOLLOW_POLL), *([] if job.task is None else [str(job.task)])],
+                          check=False, stream=True)
     if p.returncode != 0:
         raise GruntError(f"following {job.id} on {pr.server} failed: {_last_line(p)}")
     m = re.search(rf"^{END_MARK} (\S+) ?(-?\d*)$", p.stderr.decode("utf-8", "replace"), re.M)

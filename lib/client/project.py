@@ -8,6 +8,7 @@ command starts from the server's state (``sync``: fetch, then move to it).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import os
@@ -250,16 +251,27 @@ class Project:
         prefix = self.id_prefix()
         found, missing = [], []
         for word in words:
+            word, task = J.split_run(word)
             ids = J.parse_ids([word], prefix)
             got = [j for j in (self.find(i) for i in ids) if j is not None]
+            if task is not None:
+                got = [self._run_of(j, task) for j in got]
             if not got and len(ids) == 1:
                 missing.append(ids[0])
             elif not got:
                 missing.append(word)
-            found.extend(j for j in got if j.id not in {f.id for f in found})
+            found.extend(j for j in got if (j.id, j.task) not in {(f.id, f.task) for f in found})
         if missing:
             raise GruntError(f"no such job in {self.proj} on {self.server}: {', '.join(missing)}")
         return found
+
+    @staticmethod
+    def _run_of(job: J.Job, task: int) -> J.Job:
+        """The job narrowed to one of its runs (tasks); an error when it has no such run."""
+        if task not in {t.index for t in job.tasks}:
+            have = f"runs {job.id}_0 .. {job.id}_{len(job.tasks) - 1}" if job.tasks else "no runs"
+            raise GruntError(f"{job.id} has no run {task} ({have})")
+        return dataclasses.replace(job, task=task)
 
     def one(self, word: str, cmd: str) -> J.Job:
         """The one job ``word`` names (not a range)."""

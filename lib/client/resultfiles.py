@@ -106,7 +106,7 @@ class Table:
 
     def __init__(self, path: str, rel: str):
         self.path, self.rel = path, rel
-        self.keyvalue = os.path.basename(path) == OUT_FILE
+        self.keyvalue = rel == OUT_FILE     # a job's (or a run's) output, read as key-value lines
         self._bad: "dict[str, list]" = {}   # column: [non-numeric cells skipped, the first]
         self.ragged = 0                    # rows with more cells than the header
         if self.keyvalue:

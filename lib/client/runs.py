@@ -5,7 +5,7 @@ is one run per task, addressed ``<jobid>_<task>``.  A run's parameters are
 the sweep's values, or for a plain job its args read as ``--name value``
 pairs.  Its results are the laptop's results copy of the job (a sweep task's:
 ``runs/<task>/`` of it), its output ``job.out`` (a sweep task's:
-``runs/<task>/job.out`` of the results).  Everything here reads the local
+``job.<task>.out`` of the job).  Everything here reads the local
 copies only: it works offline, after ``grunt pull``.
 """
 from __future__ import annotations
@@ -23,8 +23,7 @@ from . import jobcache
 from .project import Project
 
 # the sweep's description in the job directory (the sweeps protocol: version 1)
-SWEEP = getattr(P, "SWEEP", "job.sweep")
-RUNS_DIR = "runs"                  # a sweep task's results: runs/<task>/ of the job's (sweeps protocol)
+SWEEP, RUNS_DIR = P.SWEEP, P.RUNS_DIR   # a sweep task's results: runs/<task>/ of the job's
 ARGS_KEY = "args"                  # a plain job's words that are no --name value pair
 _RUN_RE = re.compile(r"^(.+)_(\d+)$")
 
@@ -37,7 +36,7 @@ class Run:
     params: "dict[str, str]"
     args: "list[str]"
     results: str                   # the run's results directory in the laptop's copy
-    out: str                       # its job.out
+    out: str                       # its job.out (a sweep task's job.<task>.out)
     state: str = ""
     start: str = ""
     end: str = ""
@@ -132,7 +131,7 @@ def expand(pr: Project, job: J.Job, only: "set[int] | None" = None) -> "list[Run
         state, start, end = task_state(job, task)
         params = {str(k): str(v) for k, v in (r.get("values") or {}).items()}
         runs.append(Run(f"{job.id}_{task}", job, task, params, [str(a) for a in r.get("args", [])],
-                        d, os.path.join(d, P.OUT), state, start, end))
+                        d, os.path.join(job.path, f"job.{task}.out"), state, start, end))
     if only:
         missing = sorted(only - {r.task for r in runs})
         if missing:

@@ -129,10 +129,14 @@ def submit_checkout(pr: Project, args: "list[str]", msg: str, ship: "list[str]",
     return publish_job(pr, args, msg, fill)
 
 
-def resubmit(pr: Project, parent, args: "list[str]", msg: str) -> str:
-    """A new job from the stored snapshot of job ``parent``, exactly as submitted."""
+def resubmit(pr: Project, parent, args: "list[str]", msg: str,
+             files: "dict[str, str] | None" = None) -> str:
+    """A new job from the stored snapshot of job ``parent``, exactly as submitted.
+
+    ``files``: more job files (a sweep's job.sweep, job.resources).
+    """
     tree, paths = stored_snapshot(pr, parent.id)
-    extra = {P.PARENT: parent.id + "\n"}
+    extra = {P.PARENT: parent.id + "\n", **(files or {})}
     for name in PROVENANCE:
         text = P.read_text(os.path.join(parent.path, name))
         if text is not None:

@@ -10,6 +10,9 @@ import os
 from . import protocol, states
 
 
+PRINTED_TASKS = 20     # print_status lists the tasks of a job with at most this many
+
+
 class RunnerError(Exception):
     """A failure to report as ``grunter: error: <message>`` (exit 1)."""
 
@@ -173,8 +176,11 @@ class JobDir:
             self.record(None, Outcome("RUNNING", counts))
 
     def print_status(self) -> None:
+        """job.status and each task's; past PRINTED_TASKS tasks only the summary
+        (its counts), since grund keeps what grunter prints in job.log."""
         print(self.read(protocol.STATUS) or "PENDING")
-        for t in self.tasks() or ():
+        tasks = self.tasks() or ()
+        for t in tasks if len(tasks) <= PRINTED_TASKS else ():
             print(f"task {t}: {self.read(protocol.task_file(t, 'status')) or 'PENDING'}")
 
     def log(self, line: str, text: str = "") -> None:

@@ -15,21 +15,31 @@ import subprocess
 import sys
 import time
 
-from . import protocol
+from . import protocol, sweep as sweep_mod
 from .jobdir import JobDir, Outcome, ended
 from .script import job_script
 
 # Runs an array's tasks in turn; "$@" are the task ids.
 _ARRAY_LOOP = 'for T do SLURM_ARRAY_TASK_ID=$T sh job.sh >"job.$T.out" 2>&1; done'
+# Runs a sweep's tasks, at most $1 at once ("$@" after it are the task ids);
+# each task's script sends its output to job.<task>.out itself.
+_SWEEP_POOL = ('K=$1; shift; printf "%s\\n" "$@" | '
+               'xargs -n 1 -P "$K" sh -c \'SLURM_ARRAY_TASK_ID=$0 exec sh job.sh\'')
 
 
 def submit(job: JobDir, conf: dict) -> int:
     if job.submitted():
         print("grunter: the job has already been started; not starting it again", file=sys.stderr)
         return 0
-    job.write(protocol.LOCAL_SCRIPT, job_script(job, conf))
+    data = sweep_mod.load(job)
+    job.write(protocol.LOCAL_SCRIPT, job_script(job, conf, sweep=data))
     argv = ["sh", protocol.LOCAL_SCRIPT]
-    if conf["array"] is not None:
+    if data is not None:
+        spec = sweep_mod.array_spec(data)
+        argv = ["sh", "-c", _SWEEP_POOL, "sh", str(data.get("parallel") or 1),
+                *map(str, protocol.array_tasks(spec))]
+        job.write(protocol.ARRAY, spec)
+    elif conf["array"] is not None:
         argv = ["sh", "-c", _ARRAY_LOOP, "sh", *map(str, protocol.array_tasks(conf["array"]))]
         job.write(protocol.ARRAY, conf["array"])
     with open(job.file(protocol.OUT), "ab") as out:
@@ -92,8 +102,8 @@ def status(job: JobDir, conf: dict) -> int:
     pid = _pid(job)
     running = bool(pid) and _alive(pid)
     for unit in job.units():
-        if job.settled(unit):
-            continue
+        if job.settled(unit) or (job.status(unit) or ("",))[0] == "CANCELLED":
+            continue    # a run canceled on its own (cancel_runs) stays so
         outcome = ended(job, unit)
         if outcome is None:
             if running:
@@ -118,6 +128,24 @@ def cancel(job: JobDir, conf: dict) -> int:
     pid = _pid(job)
     if pid and _alive(pid):
         _terminate(pid, float(conf["kill_wait"]))
+    return status(job, conf)
+
+
+def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:
+    """Cancel some runs of a sweep: SIGTERM to a running one's script, which passes
+    it on; one not started yet gets its end now and is skipped when its turn comes."""
+    for task in tasks:
+        if job.has(protocol.task_file(task, "end")):
+            continue
+        sweep_mod.mark_canceled(job, task)
+        pid = (job.read(f".job.{task}.pid") or "").strip()
+        if not job.has(protocol.task_file(task, "start")) or not pid.isdigit():
+            job.write(protocol.task_file(task, "end"), protocol.now_ts())
+            continue
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     return status(job, conf)
 
 

@@ -50,9 +50,13 @@ UNTRACKED = "job.untracked"
 PARENT = "job.parent"           # the job a resubmitted job was made from
 INTERRUPTED = "job.interrupted"  # commands grund gave up on: "<timestamp> <cmd>" lines
 UNCONFIRMED = "job.unconfirmed"  # grunter.py submit exited 0 but left no sign; its output
+SWEEP = "job.sweep"             # a sweep's runs (JSON, client-written; gruntlib/sweep.py)
+RESOURCES = "job.resources"     # settings a resubmit overrides: "<setting> <value>" lines
+CHUNKS = "job.chunks"           # a sweep's sbatch calls: "<first task> <count> <slurm id>" lines
+RUNS_DIR = "runs"               # a sweep's run T works in <job>/runs/<T>/
 # Any of these says that the job was handed to a scheduler (or that handing
 # it over failed for good, or ended without a sign): its submit never runs again.
-SUBMITTED_SIGNS = (SLURMID, PID, START, ERROR, END, UNCONFIRMED)
+SUBMITTED_SIGNS = (SLURMID, PID, START, ERROR, END, UNCONFIRMED, CHUNKS)
 
 CMD_PREFIX = "grcmd."
 JOBID_RE = re.compile(r"^([a-z]{3})(\d{6})$")

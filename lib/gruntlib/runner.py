@@ -19,10 +19,12 @@ import subprocess
 import sys
 from typing import Sequence
 
-from . import local, protocol, settings as settings_mod, slurm
+from . import local, protocol, settings as settings_mod, slurm, slurmsweep, sweep
 from .jobdir import JobDir, Outcome, RunnerError  # noqa: F401  (grunter scripts use them)
 
-COMMANDS = ("submit", "status", "cancel", "results", "queue")
+COMMANDS = ("submit", "status", "cancel", "results", "queue", "cancel-runs")
+# settings a resubmit may override for one job (job.resources)
+RESOURCES = ("time", "memory", "array")
 ENGINES = {"slurm": slurm, "local": local}
 # what older grunter scripts call
 check_settings = settings_mod.check
@@ -88,14 +90,30 @@ def result_files(job: JobDir, patterns: "Sequence[str]") -> "list[str]":
             raise RunnerError("cannot list the job's submitted files (git ls-files failed)")
         found -= tracked
     return [rel for rel in sorted(found)
-            if not protocol.is_job_file(rel) and "\n" not in rel and inside(rel)
+            if not protocol.is_job_file(rel) and "\n" not in rel and not _farmed(job, rel)
+            and inside(rel)
             and os.path.isfile(os.path.join(job.path, rel))]
 
 
+def _farmed(job: JobDir, rel: str) -> bool:
+    """A link a sweep's run made to the project (``runs/<T>/<name>`` -> ``../../<name>``)."""
+    parts = rel.split(os.sep)
+    if len(parts) < 3 or parts[0] != protocol.RUNS_DIR:
+        return False
+    link = os.path.join(job.path, *parts[:3])
+    return os.path.islink(link) and os.readlink(link) == f"../../{parts[2]}"
+
+
 def engine_for(job: JobDir, conf: dict, cmd: str):
-    """The engine module for this job: the one that submitted it, else the setting."""
+    """The engine module for this job: the one that submitted it, else the setting;
+    for a sweep on Slurm, the chunked arrays of slurmsweep."""
+    engine = _engine(job, conf, cmd)
+    return slurmsweep if engine is slurm and job.has(protocol.SWEEP) else engine
+
+
+def _engine(job: JobDir, conf: dict, cmd: str):
     if cmd != "submit":
-        if job.has(protocol.SLURMID):
+        if job.has(protocol.SLURMID) or job.has(protocol.CHUNKS):
             return slurm
         if job.has(protocol.PID):
             return local
@@ -125,10 +143,16 @@ def main(settings: dict, argv: "Sequence[str] | None" = None) -> int:
                 raise
         else:
             conf = settings_mod.with_defaults(settings)
+        conf.update((k, v) for k, v in sweep.resources(job).items() if k in RESOURCES)
         if cmd == "results":
-            for name in result_files(job, conf["results"] or ()):
+            patterns = conf["results"] or ()
+            if patterns and job.has(protocol.SWEEP):   # each run's files too
+                patterns = [*patterns, *(f"{protocol.RUNS_DIR}/*/{p}" for p in patterns)]
+            for name in result_files(job, patterns):
                 print(name)
             return 0
+        if cmd == "cancel-runs":     # some runs of a sweep: grcmd.cancel-runs names them
+            return engine_for(job, conf, cmd).cancel_runs(job, conf, sweep.runs_to_cancel(job))
         return getattr(engine_for(job, conf, cmd), cmd)(job, conf)
     except RunnerError as e:
         print(f"grunter: error: {e}", file=sys.stderr)

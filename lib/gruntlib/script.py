@@ -10,7 +10,8 @@ from . import protocol
 from .jobdir import JobDir
 
 
-def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
+def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
+               sweep: "dict | None" = None) -> str:
     """The job's shell script: records its own start, end and exit code.
 
     ``header`` lines (``#SBATCH ...``) go right after the shebang.  The
@@ -22,11 +23,14 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
     the jobs working copy's change marker and pokes grund's FIFO; opening the
     FIFO read-write never blocks, and a missing FIFO (grund down) is skipped.
     """
-    array = conf.get("array") is not None
+    array = conf.get("array") is not None or sweep is not None
     command = conf["command"]
     if not isinstance(command, str):
         command = " ".join(map(shlex.quote, command))
     run = " ".join([command, *map(shlex.quote, job.args())])
+    if sweep is not None:
+        run = command + ' "$@"'
+
     prepare = conf["prepare"].strip("\n")
     q = shlex.quote
     lines = [
@@ -37,7 +41,8 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
         f"J={q(job.path)}",
         f"M={q(protocol.changed_marker(job.path))}",
         f"F={q(protocol.fifo_path(job.path))}",
-        'P="job.${SLURM_ARRAY_TASK_ID}."' if array else "P=job.",
+        *(_SWEEP_HEAD if sweep else
+          ['P="job.${SLURM_ARRAY_TASK_ID}."' if array else "P=job."]),
         "ts() { date -u '+%Y-%m-%d %H:%M:%S UTC'; }",
         'put() { printf \'%s\\n\' "$2" >"$J/.$1.$$" && mv -f "$J/.$1.$$" "$J/$1"; }',
         'poke() { touch "$M" 2>/dev/null; [ -p "$F" ] && { printf x 1<>"$F"; } 2>/dev/null; return 0; }',
@@ -57,6 +62,7 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
         *(['[ -e "$J/job.start" ] || put job.start "$(ts)"'] if array else []),
         "poke",
         'cd "$J" || finish 1',
+        *(_sweep_runs(sweep) if sweep is not None else []),
     ]
     if prepare and array:
         # Tasks of an array share the directory: one prepare (a build) at a
@@ -64,5 +70,40 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
         lines += ["{ flock 9 2>/dev/null", prepare, '} 9>"$J/.job.prepare.lock" &&']
     elif prepare:
         lines += ["{", prepare, "} &&"]
+    if sweep is not None:
+        run = 'mkdir -p "$GRUNT_RUN_DIR" && cd "$GRUNT_RUN_DIR" && farm && ' + run
     lines += [f"{run} &", "child=$!", 'wait "$child"', "finish $?", ""]
     return "\n".join(lines)
+
+
+# A sweep's task T (its chunk's first task plus the array index) writes
+# job.T.* and its output to job.T.out itself: the chunks of a sweep cannot
+# name it in sbatch --output, whose %a is the index within the chunk.
+_SWEEP_HEAD = [
+    'T=${GRUNT_T:-$((${GRUNT_TASK_BASE:-0} + ${SLURM_ARRAY_TASK_ID:-0}))}',
+    'P="job.$T."',
+    '[ -e "$J/job.$T.end" ] && exit 0    # canceled before it started (cancel-runs)',
+    'exec >>"$J/job.$T.out" 2>&1',
+    'echo $$ >"$J/.job.$T.pid"',
+    # the run works in runs/T/: it sees the project's top-level entries there
+    # as symlinks, so relative paths (sh run.sh, data/, a config) still work
+    'farm() {',
+    '  for f in "$J"/* "$J"/.[!.]*; do n=${f##*/}',
+    '    case $n in job.*|.job.*|grcmd.*|%s|.git|.tmp.*) continue;; esac' % protocol.RUNS_DIR,
+    '    { [ -e "$f" ] || [ -L "$f" ]; } && ! [ -e "$n" ] && ! [ -L "$n" ] && ln -s "../../$n" "$n"',
+    '  done; return 0',
+    '}',
+]
+
+
+def _sweep_runs(sweep: dict) -> "list[str]":
+    """The ``case`` that gives task T its arguments and environment."""
+    q = shlex.quote
+    lines = ['case $T in']
+    for run in sweep["runs"]:
+        lines.append(f"{run['task']}) R={int(run.get('repeat') or 0)}; set -- "
+                     + " ".join(map(q, run["args"])) + " ;;")
+    lines += ['*) echo "grunt: no run $T in job.sweep"; finish 1 ;;', 'esac',
+              f'GRUNT_TASK=$T GRUNT_REPEAT=$R GRUNT_JOB_DIR="$J" GRUNT_RUN_DIR="$J/{protocol.RUNS_DIR}/$T"',
+              'export GRUNT_TASK GRUNT_REPEAT GRUNT_JOB_DIR GRUNT_RUN_DIR']
+    return lines

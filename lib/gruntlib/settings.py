@@ -25,6 +25,7 @@ DEFAULTS = {
     "command": "sh run.sh",  # shell command (or argv list); the job's args follow, quoted
     "results": [],           # glob patterns of result files; empty: the files the job made
     "kill_wait": 10,         # local runner: seconds from SIGTERM to SIGKILL on cancel
+    "sweep_style": "--name value",  # grunt sweep: --name value | --name=value | name=value
 }  # type: dict[str, object]
 RUNNERS = ("auto", "slurm", "local")
 SBATCH_OPTIONS = (("time", "--time"), ("memory", "--mem"), ("cpus", "--cpus-per-task"),

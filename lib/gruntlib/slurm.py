@@ -24,9 +24,9 @@ import re
 import subprocess
 import sys
 import time
-from typing import BinaryIO, Iterator, NamedTuple
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
-from . import protocol, states
+from . import protocol, states, sweep as sweep_mod
 from .jobdir import JobDir, Outcome, RunnerError, ended
 from .script import job_script
 from .settings import SBATCH_OPTIONS
@@ -55,10 +55,12 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _run(argv: "list[str]", cwd: "str | None" = None) -> subprocess.CompletedProcess:
+def _run(argv: "list[str]", cwd: "str | None" = None,
+         env: "dict[str, str] | None" = None) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL)
+                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL,
+                              env=None if env is None else {**os.environ, **env})
     except FileNotFoundError:
         raise RunnerError(f"{argv[0]} not found on PATH (is this a Slurm cluster?)") from None
 
@@ -82,12 +84,16 @@ def _timestamp(slurm_time: str) -> "str | None":
     return time.strftime(protocol.TS_FORMAT, time.gmtime(epoch))
 
 
-def sbatch_header(job: JobDir, conf: dict) -> "list[str]":
-    array = conf["array"] is not None
-    lines = [f"--job-name={job.jobid}", f"--output={'job.%a.out' if array else 'job.out'}"]
+def sbatch_header(job: JobDir, conf: dict, array: "str | None" = None) -> "list[str]":
+    """The #SBATCH lines; ``array``: a sweep's first chunk (its script names its output)."""
+    if array is not None:
+        lines = [f"--job-name={job.jobid}", "--output=/dev/null"]
+    else:
+        array = conf["array"]
+        lines = [f"--job-name={job.jobid}", f"--output={'job.%a.out' if array else 'job.out'}"]
     lines += [f"{opt}={conf[name]}" for name, opt in SBATCH_OPTIONS if conf[name] is not None]
-    if array:
-        lines.append(f"--array={conf['array']}")
+    if array is not None:
+        lines.append(f"--array={array}")
     lines += [line.strip() for line in conf["sbatch"]]
     return [line if line.startswith("#SBATCH") else f"#SBATCH {line}" for line in lines]
 
@@ -331,26 +337,42 @@ def status(job: JobDir, conf: dict) -> int:
     """Update job.status (and the units' files) from the scheduler; print it."""
     slurmid = job.read(protocol.SLURMID)
     if slurmid:
-        units = [u for u in job.units() if not job.settled(u)]
-        rows = _snapshot(job) if units else {}
-        gone = []
-        for unit in units:
-            row = rows.get((slurmid, unit))
-            if row is None:
-                gone.append(unit)
-                continue
-            outcome = _outcome(row)
-            if (outcome.state in states.FINAL and job.exitcode(unit) is None
-                    and job.has(protocol.task_file(unit, "start"))):
-                outcome.exitcode = _scontrol_exitcode(slurmid if unit is None else f"{slurmid}_{unit}")
-            job.record(unit, outcome)
-        if gone:
-            known = _sacct(slurmid) or _jobcomp(slurmid, gone)
-            for unit in gone:
-                job.record(unit, known.get(unit) or _from_files(job, unit))
-        job.summarize()
+        refresh(job, lambda units: {u: (slurmid, u) for u in units})
     job.print_status()
     return 0
+
+
+def refresh(job: JobDir, ids: "Callable[[list], dict]",
+            pending: "Callable[[int | None, Outcome], Outcome] | None" = None) -> None:
+    """Record the unsettled units' outcomes; ``ids(units)`` gives each its (Slurm
+    id, array index), leaving out units not handed to Slurm yet; ``pending``
+    may amend what squeue says of a unit."""
+    units = [u for u in job.units() if not job.settled(u)]
+    where = ids(units)
+    rows = _snapshot(job) if units else {}
+    gone = {}  # type: dict[str, list[tuple[int | None, int | None]]]
+    for unit in units:
+        if unit not in where:
+            if job.has(protocol.CANCELED):
+                job.record(unit, Outcome("CANCELLED"))
+            continue
+        slurmid, idx = where[unit]
+        row = rows.get((slurmid, idx))
+        if row is None:
+            gone.setdefault(slurmid, []).append((unit, idx))
+            continue
+        outcome = _outcome(row)
+        if pending is not None:
+            outcome = pending(unit, outcome)
+        if (outcome.state in states.FINAL and job.exitcode(unit) is None
+                and job.has(protocol.task_file(unit, "start"))):
+            outcome.exitcode = _scontrol_exitcode(slurmid if idx is None else f"{slurmid}_{idx}")
+        job.record(unit, outcome)
+    for slurmid, pairs in gone.items():
+        known = _sacct(slurmid) or _jobcomp(slurmid, [idx for _, idx in pairs])
+        for unit, idx in pairs:
+            job.record(unit, known.get(idx) or _from_files(job, unit))
+    job.summarize()
 
 
 def cancel(job: JobDir, conf: dict) -> int:
@@ -366,7 +388,7 @@ def cancel(job: JobDir, conf: dict) -> int:
         print(f"grunter: job {job.jobid} has already ended", file=sys.stderr)
         return 0
     job.write(protocol.CANCELED, protocol.now_ts())     # before: see jobdir.ended
-    p = _run(["scancel", slurmid])
+    p = _run(["scancel", *sorted({sid for _, _, sid in sweep_mod.chunks_of(job)} | {slurmid})])
     if p.returncode != 0:
         os.unlink(job.file(protocol.CANCELED))
         raise RunnerError(f"scancel failed: {_message(p)}")

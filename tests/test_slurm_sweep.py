@@ -1,0 +1,74 @@
+"""A sweep on the real Slurm (MaxArraySize=4 in the test cluster): chunked arrays,
+%K, per-run states and exit codes, resubmit --failed --time 2x."""
+from __future__ import annotations
+
+import json
+import os
+
+from test_cli_sweep import most_at_once
+from test_slurm import example, rounds_until
+
+RUN_SH = '''echo "s $(date +%s.%N)" >> "$TRACE"
+echo "run $GRUNT_TASK: $*"
+echo "$2 $4" > result.txt
+sleep 1
+echo "e $(date +%s.%N)" >> "$TRACE"
+[ "$2" = b ] && [ "$4" = 2 ] && exit 3
+exit 0
+'''
+
+
+def test_a_sweep_on_slurm_in_chunks_with_a_failing_run(core, slurm, tmp_path):
+    trace = str(tmp_path / "trace")
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=f"TRACE={trace}\n" + RUN_SH,
+                       files={"grunter.py": example(time="0:10:00")})
+    r = core.grunt("sweep", "x=a,b", "seed=1..3", "--parallel", "2", "-m", "grid", cwd=top).ok()
+    jid = r.out.split(":")[0]
+    core.grund()
+    # run 5 is in the second chunk, which waits for the first: canceled on its own
+    assert core.grunt("cancel", f"{jid}_5", cwd=top).ok().out.endswith(f"cancel {jid}_5\n")
+    core.grund()
+    job = core.sjob(jid)
+    # 6 runs, MaxArraySize 4: two sbatch calls, each an array from index 0
+    chunks = [ln.split()[:2] for ln in core.read(os.path.join(job, "job.chunks")).splitlines()]
+    assert chunks == [["0", "4"], ["4", "2"]]
+    sbatch = core.read(os.path.join(job, "job.sbatch"))
+    assert "#SBATCH --array=0-3%2" in sbatch and "#SBATCH --time=0:10:00" in sbatch
+
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] not in ("Pending", "Running"))
+    got = [(t["label"], t["status"], t["exit_code"]) for t in jobs[jid]["tasks"]]
+    assert got[:5] == [(f"x={x} seed={s}", "Failed" if (x, s) == ("b", 2) else "Done",
+                        3 if (x, s) == ("b", 2) else 0) for x in "ab" for s in (1, 2, 3)][:5]
+    assert got[5][:2] == ("x=b seed=3", "Canceled") and jobs[jid]["status"] == "Failed"
+    assert most_at_once(trace) <= 2                      # --parallel 2 over both chunks
+    assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == "run 4: --x b --seed 2\n"
+    core.grunt("pull", cwd=top).ok()
+    res = core.cjob(jid, kind="results")
+    assert [core.read(os.path.join(res, "runs", str(t), "result.txt")) for t in range(5)] == \
+        [f"{x} {s}\n" for x in "ab" for s in (1, 2, 3)][:5]
+
+    again = core.grunt("resubmit", jid, "--failed", "--time", "2x", "-m", "longer",
+                       cwd=top).ok().out.strip()
+    core.grund()
+    assert "#SBATCH --time=00:20:00" in core.read(os.path.join(core.sjob(again), "job.sbatch"))
+    jobs = rounds_until(core, top, lambda js: js[again]["status"] not in ("Pending", "Running"))
+    assert [(t["label"], t["exit_code"]) for t in jobs[again]["tasks"]] == [("x=b seed=2", 3)]
+    redo = json.loads(core.read(os.path.join(core.cjob(again), "job.sweep")))
+    assert redo["runs"][0]["from"] == 4
+
+
+def test_a_packed_sweep_runs_several_runs_per_array_task(core, slurm):
+    core.newproj("p")
+    top = core.project("p", grunter="", files={"grunter.py": example()},
+                       run_sh='echo "run $GRUNT_TASK: $*"\n[ "$2" != 4 ] || exit 3\n')
+    jid = core.grunt("sweep", "n=1..5", "--pack", "2", "-m", "packed", cwd=top).ok().out.split(":")[0]
+    core.grund()
+    job = core.sjob(jid)
+    assert [ln.split()[:2] for ln in core.read(os.path.join(job, "job.chunks")).splitlines()] == \
+        [["0", "5"]]                                   # 3 array tasks, under MaxArraySize 4
+    assert "#SBATCH --array=0-2" in core.read(os.path.join(job, "job.sbatch"))
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] not in ("Pending", "Running"))
+    assert [(t["status"], t["exit_code"]) for t in jobs[jid]["tasks"]] == \
+        [("Done", 0)] * 3 + [("Failed", 3), ("Done", 0)]
+    assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == "run 4: --n 5\n"
