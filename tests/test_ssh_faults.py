@@ -117,6 +117,7 @@ def test_a_fetch_that_breaks_off_says_so(server, sshd, proxy, tmp_path):
     co, other = new_project(server, laptop, direct)
     _commit_big_file(other)
     other.ok("submit", "-m", "big")
+    proxy.drop()                          # a fault hits new connections: none left over
     proxy.fault("cut", "down", MID)
     p, took = _timed(co, "jobs")   # a reading command: it goes on with what it has, and says so
     assert p.returncode == 0 and took < 10, (took, p.stderr)
