@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from fixture_core import wait_for
+from fixture_core import SERVER, wait_for
 
 RUN_MANY = ('mkdir -p out\ni=0\nwhile [ $i -lt "$1" ]; do echo "$i" > out/r$i.txt; '
             'i=$((i + 1)); done\necho made "$1"\n')
@@ -129,3 +129,38 @@ def test_grund_once_sees_a_job_that_writes_its_files_without_the_marker(core):
     core.write(os.path.join(job, "job.end"), "2026-01-01 00:00:00 UTC\n")
     core.grund()
     assert core.jobs(cwd=top)[jid]["status"] == "Done"
+
+
+def test_running_grund_trusts_an_idle_projects_stats_and_still_sees_every_change(core, gitlog):
+    """An idle project costs a running grund only stats; a push, a stale lock or a
+    runner's marker brings it back to a full look."""
+    from lib.server import grund as daemon
+    top = core.project("p")
+    core.newproj("p")
+    jid = core.submit(cwd=top)
+    core.home(core.srv)
+    d = daemon.Grund(SERVER, once=True)
+    d.round()                      # runs the job
+    time.sleep(1.1)                # past the racy second: the stats may be trusted
+    d.round()                      # nothing to do: remembered as quiet
+    served = d.projects["p"]
+    assert served.quiet is not None
+    gitlog.take()
+    d.round()
+    assert gitlog.take() == []
+    core.home(core.cli)
+    core.grunt("update", jid, cwd=top).ok()   # a push
+    core.home(core.srv)
+    assert served.quick_key([])[1] != served.quiet
+    d.round()
+    assert "fetch" in subcommands(gitlog.take())
+    lock = os.path.join(core.bare("p"), "packed-refs.lock")
+    core.write(lock, "")
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    time.sleep(1.1)
+    d.round()
+    assert not os.path.exists(lock)           # mended: the lock changed the stats
+    served.quiet = served.quick_key([])[1]    # as if a quiet round had just been
+    core.write(os.path.join(core.swc("p"), ".git", "grunt-changed"), "")
+    assert served.quick_key([])[1] != served.quiet
