@@ -3,9 +3,10 @@
 Which files: those named in the ``update`` command, else what ``grunter.py
 results`` prints, else every file the job made.  Paths are checked to stay
 inside the job directory (no ``..``, no absolute path, no symlink leading
-out); refused ones are named in job.log.  Each file is read once: copied,
-and stored as a blob in one pack (git fast-import), so the ``git add`` that
-follows writes no loose object per file.
+out); refused ones are named in job.log.  Many files (PACK_AT_LEAST) are each
+read once: copied, and stored as a blob in one pack (git fast-import), so the
+``git add`` that follows writes no loose object per file; for fewer, a loose
+object each costs less than starting fast-import.
 """
 import os
 import shutil
@@ -17,6 +18,8 @@ from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
 from .grunter import Result
 from .workcopy import WorkCopy, walk_files
+
+PACK_AT_LEAST = 200   # files: fewer are left to git add (a loose object each is cheaper)
 
 
 def copy_results(job: JobDir, results: WorkCopy, files: "list[str]",
@@ -32,23 +35,33 @@ def copy_results(job: JobDir, results: WorkCopy, files: "list[str]",
     real_dirs = {}   # type: dict[str, str]
     made = set()     # type: set[str]  # directories of dest_root known to be there
     copied, refused = [], []
-    # one read of each file: into the results copy and, as a blob, into one pack,
-    # so the git add that follows writes no loose object per file
-    with G.BlobPack(results.path) as pack:
-        for name in files:
-            for rel in expand(job.path, name):
-                src = os.path.join(job.path, rel)
-                norm = os.path.normpath(rel)
-                if (os.path.isabs(rel) or norm.startswith("..") or
-                        not realpath(src, real_dirs).startswith(real_job + os.sep)):
-                    refused.append(rel)
-                    continue
-                if P.is_job_file(norm) or not is_file(src):
-                    continue
-                make_room(dest_root, norm, made)
-                with open(src, "rb") as f:
-                    pack.copy(f, os.path.join(dest_root, norm))
+    for name in files:
+        for rel in expand(job.path, name):
+            src = os.path.join(job.path, rel)
+            norm = os.path.normpath(rel)
+            if (os.path.isabs(rel) or norm.startswith("..") or
+                    not realpath(src, real_dirs).startswith(real_job + os.sep)):
+                refused.append(rel)
+            elif not P.is_job_file(norm) and is_file(src):
                 copied.append(norm)
+    # many files: each is read once, into the results copy and, as a blob, into
+    # one pack, so the git add that follows writes no loose object per file
+    pack = G.BlobPack(results.path) if len(copied) >= PACK_AT_LEAST else None
+    try:
+        for norm in copied:
+            make_room(dest_root, norm, made)
+            src, dst = os.path.join(job.path, norm), os.path.join(dest_root, norm)
+            if pack is None:
+                shutil.copyfile(src, dst)
+                continue
+            with open(src, "rb") as f:
+                pack.copy(f, dst)
+    except BaseException:
+        if pack is not None:
+            pack.kill()
+        raise
+    if pack is not None:
+        pack.close()
     if refused:
         job.log("results: refused paths outside the job: " + ", ".join(refused))
     job.log(f"results: copied {len(copied)} file(s)")
