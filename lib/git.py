@@ -80,6 +80,20 @@ def out(*args: str, cwd: "str | None" = None, env: "dict[str, str] | None" = Non
     return git(*args, cwd=cwd, env=env).decode("utf-8", "replace").strip()
 
 
+def loose_ref(wc: str, name: str) -> "str | None":
+    """The object a ref of the working copy ``wc`` names, read from its file (HEAD
+    through the branch it points at); None when it is not a plain loose ref (then
+    ask git)."""
+    try:
+        with open(os.path.join(wc, ".git", *name.split("/")), "rb") as f:
+            text = f.read().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if text.startswith("ref: refs/") and name == "HEAD":
+        return loose_ref(wc, text[5:])
+    return text if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text) else None
+
+
 def zsplit(data: bytes) -> "list[str]":
     """Split NUL-terminated ``-z`` output into paths."""
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
