@@ -166,3 +166,33 @@ def test_running_grund_trusts_an_idle_projects_stats_and_still_sees_every_change
     served.quiet = served.quick_key([])[1]    # as if a quiet round had just been
     core.write(os.path.join(core.swc("p"), ".git", "grunt-changed"), "")
     assert served.quick_key([])[1] != served.quiet
+
+
+# git processes per client command (local transport): a regression fails here.
+# What is left: submit hashes the project (ls-files, update-index, write-tree),
+# records its provenance (rev-parse, symbolic-ref, config, diff), fetches (the id
+# is allocated against the server's state), grafts the snapshot into the sparse
+# copy (read-tree, update-index), reads the committer (config), then add, commit,
+# push; a command on jobs (status) is the fetch, config, add, diff (a repeated
+# command), commit, push; pull fetches both repositories and resets the results copy.
+GIT_PER_COMMAND = {"submit": 14, "jobs": 3, "jobs again": 2, "pull": 4, "out": 1,
+                   "ls": 1, "diff": 5, "status": 6}
+
+
+def test_git_processes_per_command_do_not_grow(core, gitlog):
+    top = core.project("p")
+    core.newproj("p")
+    jid = core.submit(cwd=top)
+    core.grund()
+    core.grunt("pull", cwd=top).ok()
+    counts = {}
+    for name, argv in (("submit", ["submit", "-m", "again"]), ("jobs", ["jobs"]),
+                       ("jobs again", ["jobs"]), ("pull", ["pull"]), ("out", ["out", jid]),
+                       ("ls", ["ls", jid]), ("diff", ["diff", jid]), ("status", ["status"])):
+        gitlog.take()
+        r = core.grunt(*argv, cwd=top)
+        assert r.rc == 0, (argv, r.err)
+        counts[name] = subcommands(gitlog.take())
+    grown = {k: v for k, v in counts.items() if len(v) > GIT_PER_COMMAND[k]}
+    assert not grown, f"more git processes than {GIT_PER_COMMAND}: {grown}"
+    assert all(c.count("fetch") <= 1 for k, c in counts.items() if k != "pull"), counts
