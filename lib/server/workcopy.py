@@ -134,6 +134,9 @@ class WorkCopy:
     def push(self) -> bool:
         """Push what grund committed; True when it raced a client's push, whose
         commits are then merged (and not yet looked at by grund)."""
+        head = G.loose_ref(self.path, "HEAD")
+        if head is not None and head == G.loose_ref(self.path, f"refs/remotes/origin/{P.BRANCH}"):
+            return False   # (read from the ref files: no git process)
         if G.out("rev-list", "--count", f"origin/{P.BRANCH}..HEAD", cwd=self.path) == "0":
             return False
         raced = False
