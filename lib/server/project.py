@@ -115,16 +115,16 @@ class ServedProject:
                 [_stat(os.path.join(self.jobs.path, rel)) for rel in watch]]
 
     def quick_key(self, watch: "list[str]") -> "tuple[float, list]":
-        """(now, the stats of what a change shows in): the bare repo's branch ref
-        and the folders a ref update, packed refs or a killed push's lock change,
-        the marker, the cursor and the watched job directories.  One ``stat`` each,
-        nothing read: an idle project's whole cost in a round."""
+        """(now, the stats of what a change shows in): the bare repo's folders that
+        a ref update (git renames the new ref file in), packed refs or a killed
+        push's lock change, the runners' marker, and the watched job directories.
+        One ``stat`` each, nothing read: an idle project's whole cost in a round.
+        (The cursor is written by grund alone, in a round that looks again after.)"""
         if self.quick_watch != watch:
             self.quick_watch = list(watch)
             self.quick_paths = (
-                os.path.join(self.bare, "refs", "heads", P.BRANCH),
                 os.path.join(self.bare, "refs", "heads"), self.bare,
-                self.state_file(P.CHANGED_MARKER), self.state_file(P.CURSOR),
+                self.state_file(P.CHANGED_MARKER),
                 *(os.path.join(self.jobs.path, rel) for rel in watch))
         key = []
         for path in self.quick_paths:

@@ -46,11 +46,12 @@ class WorkCopy:
         self.git("fetch", "-q", "--no-recurse-submodules", "origin")
 
     def tip(self) -> str:
-        """The fetched tip of the bare repo's branch."""
-        return G.out("rev-parse", f"origin/{P.BRANCH}", cwd=self.path)
+        """The fetched tip of the bare repo's branch (its ref file, else git)."""
+        return (G.loose_ref(self.path, f"refs/remotes/origin/{P.BRANCH}")
+                or G.out("rev-parse", f"origin/{P.BRANCH}", cwd=self.path))
 
     def head(self) -> str:
-        return G.out("rev-parse", "HEAD", cwd=self.path)
+        return G.loose_ref(self.path, "HEAD") or G.out("rev-parse", "HEAD", cwd=self.path)
 
     def commit(self, msg: str) -> bool:
         """Commit what is staged; False when nothing is (git commit says so, exit 1)."""
