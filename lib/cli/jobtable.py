@@ -25,19 +25,22 @@ def lineage(jobs: list[Job]) -> list[tuple[Job, int]]:
 
 
 def print_jobs(jobs: list[Job], as_json: bool = False, tree: bool = False) -> None:
+    say(jobs_text(jobs, as_json, tree))
+
+
+def jobs_text(jobs: list[Job], as_json: bool = False, tree: bool = False) -> str:
+    """What print_jobs prints (for this terminal), without the last newline."""
     if as_json:
-        print(json.dumps([j.as_json() for j in jobs], indent=1))
-        return
+        return json.dumps([j.as_json() for j in jobs], indent=1)
     if not jobs:
-        say("no jobs")
-        return
+        return "no jobs"
     headers = ["ID", "SERVER", "SCHED_ID", "STATUS", "SUBMIT", "START", "END", "ARGS", "MESSAGE"]
     limit = term.width()
     rows = _job_rows(jobs, short=False, tree=tree)
     if limit and max(map(len, table(headers, rows).splitlines())) > limit:
         rows = _job_rows(jobs, short=True, tree=tree)   # MM-DD HH:MM instead of the whole time
     # to fit the terminal: the message first, then args, server and scheduler id
-    say(table(headers, rows, colour_col=3, shrink=[8, 7, 1, 2], limit=limit))
+    return table(headers, rows, colour_col=3, shrink=[8, 7, 1, 2], limit=limit)
 
 
 def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str]]:

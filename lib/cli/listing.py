@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import time
 from argparse import Namespace
+from typing import Callable
 
-from .. import git as G, heartbeat as H, jobs as J, pending
+from .. import git as G, heartbeat as H, jobs as J, pending, term
 from ..client import jobcache, provenance
 from ..client.commits import commits
 from ..client.project import Project
@@ -13,7 +14,7 @@ from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import table
 from .common import Parser, project, say, user, warn
-from .jobtable import print_jobs
+from .jobtable import jobs_text
 
 WHICH = ("active", "done", "archive", "delete", "all")
 
@@ -29,16 +30,25 @@ def jobs(a: Namespace) -> int:
     with project(a, share=False, reading=True) as pr:
         pr.sync()
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
-        found = jobcache.scan(pr.jobs, folders)
-        if a.which == "done":
-            found = [j for j in found if j.finished]
-        print_jobs(found, a.json, tree=a.tree)
+
+        def found() -> "list[J.Job]":
+            got = jobcache.scan(pr.jobs, folders)
+            return [j for j in got if j.finished] if a.which == "done" else got
+        # the same commit and options as the last listing: the same output
+        key = jobcache.listing_key(pr.jobs, [a.which, a.json, a.tree, term.width(),
+                                             term.use_colour()])
+        text = jobcache.cached_listing(pr.jobs, key) if key else None
+        if text is None:
+            text = jobs_text(found(), a.json, tree=a.tree)
+            if key:
+                jobcache.keep_listing(pr.jobs, key, text)
+        say(text)
         if a.user is None:
             _check_heartbeat(pr, found)
     return 0
 
 
-def _check_heartbeat(pr: Project, found: "list[J.Job]") -> None:
+def _check_heartbeat(pr: Project, found: "Callable[[], list[J.Job]]") -> None:
     """Warn when grund has not been seen for a while (its heartbeat came with the fetch)."""
     hb = H.read(pr.jobs)
     if hb is not None:
@@ -50,7 +60,7 @@ def _check_heartbeat(pr: Project, found: "list[J.Job]") -> None:
     def waited(job: J.Job) -> float:
         ts = P.parse_ts(job.submit)
         return time.time() - ts.timestamp() if ts else 0.0
-    waiting = [j for j in found if j.status == J.PENDING and not j.sched_id and waited(j) > H.STALE]
+    waiting = [j for j in found() if j.status == J.PENDING and not j.sched_id and waited(j) > H.STALE]
     if waiting:
         warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
              "for it: is it running? (grunt server-status)")

@@ -100,3 +100,31 @@ def _write(wc: str, data: dict) -> None:
                        json.dumps(dict(data, version=VERSION), separators=(",", ":")))
     except OSError:
         pass   # a cache: the next listing reads the files again
+
+
+def listing_key(wc: str, options: list) -> "str | None":
+    """What a listing's output depends on: the commit of the copy and ``options`` (the
+    command's flags, the terminal's width and colour); None when that is not all
+    (a half-built command, a ref git has packed)."""
+    head = G.loose_ref(wc, "HEAD")
+    if head is None or os.path.exists(P.state_file(wc, P.BUILDING)):
+        return None
+    return json.dumps([VERSION, head, options])
+
+
+def cached_listing(wc: str, key: str) -> "str | None":
+    """The output of the last listing made with ``key``, or None."""
+    try:
+        with open(P.state_file(wc, P.JOBS_LISTING), encoding="utf-8") as f:
+            if f.readline().rstrip("\n") == key:
+                return f.read()
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def keep_listing(wc: str, key: str, text: str) -> None:
+    try:
+        P.write_atomic(P.state_file(wc, P.JOBS_LISTING), key + "\n" + text)
+    except OSError:
+        pass   # a cache: the next listing is made again
