@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_scale  # noqa: E402
@@ -110,12 +111,12 @@ def run(s: Sshd, bindir: str) -> int:
             sh(["git", *argv], cwd=projdir, env=base)
         sh([grunt, "newproj", proj, s.alias], cwd=projdir, env=base)
 
-        push, fetch = reference_push(s, work, base)
-        rows = [("git push (reference)", *push), ("git fetch, nothing new (reference)", *fetch)]
-        for label, extra in (("reuse", {}), ("no reuse", {"GRUNT_SSH_MUX": "0"})):
-            env = dict(base, **extra)
-            for cmd in (["submit", "1", "-m", "b"], ["jobs"], ["pull"]):
-                rows.append((f"grunt {cmd[0]} ({label})", *timed(s, [grunt, *cmd], projdir, env)))
+        # all of them in turn, N rounds: a busy moment weighs on each side alike
+        cmds = [(f"grunt {cmd[0]} ({label})", [grunt, *cmd], dict(base, **extra))
+                for label, extra in (("reuse", {}), ("no reuse", {"GRUNT_SSH_MUX": "0"}))
+                for cmd in (["submit", "1", "-m", "b"], ["jobs"], ["pull"])]
+        rows = reference_push(s, work, base, lambda: [
+            (name, *timed(s, argv, projdir, env, 1)) for name, argv, env in cmds])
         ms = {name: v for name, v, _ in rows}
         for cmd, ref, limit in (("submit", "git push (reference)", 1.3),
                                 ("pull", "git fetch, nothing new (reference)", 1.3),
@@ -142,30 +143,35 @@ def run(s: Sshd, bindir: str) -> int:
     return 0 if met == len(scale) else 1
 
 
-def timed(s: Sshd, argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, float]:
-    """(median ms, ssh logins per run) of N runs of argv."""
+def timed(s: Sshd, argv: list[str], cwd: str, env: dict[str, str], n: int = N) -> tuple[float, float]:
+    """(median ms, ssh logins per run) of n runs of argv."""
     ts = []
     before = s.accepted()
-    for _ in range(N):
+    for _ in range(n):
         t = time.perf_counter()
         p = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
         ts.append(time.perf_counter() - t)
         if p.returncode != 0:
             raise SystemExit(f"bench: {' '.join(argv)} failed: {p.stderr.strip()}")
-    return statistics.median(ts) * 1000, (s.accepted() - before) / N
+    return statistics.median(ts) * 1000, (s.accepted() - before) / n
 
 
-def reference_push(s: Sshd, work: str, base: dict[str, str]) -> tuple[tuple[float, float], ...]:
-    """(ms, logins) of a plain git push of a commit of FILES new small files, and of a
-    git fetch that finds nothing new, N times each, taking turns."""
+def reference_push(s: Sshd, work: str, base: dict[str, str],
+                   ours: Callable[[], list[tuple[str, float, float]]]) -> list[tuple[str, float, float]]:
+    """Rows (name, median ms, logins per run): a plain git push of a commit of FILES new
+    small files, a git fetch that finds nothing new, and the rows ``ours()`` times once,
+    N rounds of all of them in turn."""
     repo = os.path.join(work, "ref")
     s.as_server("git", "init", "-q", "--bare", os.path.join(s.server_home, "bench-ref.git"))
     sh(["git", "init", "-q", repo], env=base)
     sh(["git", "remote", "add", "origin", f"{s.alias}:bench-ref.git"], cwd=repo, env=base)
     env = dict(base, GIT_SSH_COMMAND=s.ssh_command)
     ts: dict[str, list[float]] = {"push": [], "fetch": []}
-    logins = {"push": 0, "fetch": 0}
+    logins = {"push": 0.0, "fetch": 0.0}
     for k in range(N):
+        for name, ms, login in ours():
+            ts.setdefault(name, []).append(ms / 1000)
+            logins[name] = logins.get(name, 0) + login
         write_files(os.path.join(repo, f"job{k}"), f"job {k}")
         sh(["git", "add", "-A"], cwd=repo, env=base)
         sh(["git", "commit", "-qm", f"c{k}"], cwd=repo, env=base)
@@ -176,7 +182,8 @@ def reference_push(s: Sshd, work: str, base: dict[str, str]) -> tuple[tuple[floa
             sh(["git", *argv], cwd=repo, env=env)
             ts[what].append(time.perf_counter() - t)
             logins[what] += s.accepted() - before
-    return tuple((statistics.median(ts[w]) * 1000, logins[w] / N) for w in ("push", "fetch"))
+    names = {"push": "git push (reference)", "fetch": "git fetch, nothing new (reference)"}
+    return [(names.get(w, w), statistics.median(ts[w]) * 1000, logins[w] / N) for w in ts]
 
 
 if __name__ == "__main__":
