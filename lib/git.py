@@ -80,6 +80,20 @@ def out(*args: str, cwd: "str | None" = None, env: "dict[str, str] | None" = Non
     return git(*args, cwd=cwd, env=env).decode("utf-8", "replace").strip()
 
 
+def loose_ref(wc: str, name: str) -> "str | None":
+    """The object a ref of the working copy ``wc`` names, read from its file (HEAD
+    through the branch it points at); None when it is not a plain loose ref (then
+    ask git)."""
+    try:
+        with open(os.path.join(wc, ".git", *name.split("/")), "rb") as f:
+            text = f.read().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if text.startswith("ref: refs/") and name == "HEAD":
+        return loose_ref(wc, text[5:])
+    return text if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text) else None
+
+
 def zsplit(data: bytes) -> "list[str]":
     """Split NUL-terminated ``-z`` output into paths."""
     return [p.decode("utf-8", "surrogateescape") for p in data.split(b"\0") if p]
@@ -112,41 +126,87 @@ def remove_stale_locks(wc: str, older_than: "float | None" = None) -> "list[str]
     return gone
 
 
-def write_blobs(repo: str, paths: "list[str]") -> None:
-    """Store the files ``paths`` as blobs in ``repo``, all in one pack (one git fast-import).
+class BlobPack:
+    """A ``git fast-import`` in ``repo`` that stores the blobs given to it in one pack.
 
     ``git add`` of many new or changed files writes a loose object for each;
-    given blobs already in a pack it only hashes the files.  The files must
-    not change meanwhile (grund's own copies).
+    given blobs already in a pack it only hashes the files.  A blob that is
+    not what the file holds when ``git add`` reads it is merely unused.
     """
-    argv = ["git", "fast-import", "--quiet"]
-    try:
-        p = subprocess.Popen(argv, cwd=repo, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, pass_fds=INHERIT_FDS, env=git_env())
-    except FileNotFoundError:
-        raise GruntError("git is not installed (or not on PATH)") from None
-    try:
+
+    def __init__(self, repo: str):
+        # no fsync of the pack: git writes loose objects without one either, and
+        # these blobs are what git add would otherwise write as loose objects
+        # (core.fsync needs git 2.36; an older git ignores it)
+        self.argv = ["git", "-c", "core.fsync=none", "fast-import", "--quiet"]
+        try:
+            self.p = subprocess.Popen(self.argv, cwd=repo, stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      pass_fds=INHERIT_FDS, env=git_env())
+        except FileNotFoundError:
+            raise GruntError("git is not installed (or not on PATH)") from None
+        self.broken = False
+
+    def copy(self, src, dst: "str | None" = None) -> None:
+        """Store the content of the open file ``src`` (its size now); also write it to
+        ``dst`` when given (the one read of the file)."""
+        left = os.fstat(src.fileno()).st_size
+        out = open(dst, "wb") if dst is not None else None
+        try:
+            self._write(b"blob\ndata %d\n" % left)
+            while True:
+                chunk = src.read(min(left, 1 << 20) if left > 0 else 1 << 20)
+                if not chunk:
+                    break
+                if out is not None:
+                    out.write(chunk)
+                if left > 0:
+                    self._write(chunk[:left])
+                left -= len(chunk)
+            # a file that shrank meanwhile: the blob is padded (and unused)
+            self._write(b"\0" * max(left, 0) + b"\n")
+        finally:
+            if out is not None:
+                out.close()
+
+    def _write(self, data: bytes) -> None:
+        if self.broken:
+            return
+        try:
+            self.p.stdin.write(data)
+        except BrokenPipeError:
+            self.broken = True   # fast-import stopped: close() says why
+
+    def close(self) -> None:
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        err = self.p.stderr.read()
+        if self.p.wait() != 0:
+            raise GitError(self.argv, self.p.returncode, b"", err)
+
+    def kill(self) -> None:
+        self.p.kill()
+        self.p.wait()
+        self.p.stderr.close()
+
+    def __enter__(self) -> "BlobPack":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.kill()
+
+
+def write_blobs(repo: str, paths: "list[str]") -> None:
+    """Store the files ``paths`` as blobs in ``repo``, all in one pack (one git fast-import)."""
+    with BlobPack(repo) as pack:
         for path in paths:
             with open(path, "rb") as f:
-                left = os.fstat(f.fileno()).st_size
-                p.stdin.write(b"blob\ndata %d\n" % left)
-                while left > 0:
-                    chunk = f.read(min(left, 1 << 20))
-                    if not chunk:
-                        raise GruntError(f"{path} shrank while it was stored")
-                    p.stdin.write(chunk)
-                    left -= len(chunk)
-                p.stdin.write(b"\n")
-        p.stdin.close()
-    except BrokenPipeError:
-        pass   # fast-import stopped: its exit code and stderr say why
-    except BaseException:
-        p.kill()
-        p.wait()
-        raise
-    err = p.stderr.read()
-    if p.wait() != 0:
-        raise GitError(argv, p.returncode, b"", err)
+                pack.copy(f)
 
 
 def commit(msg: str, cwd: str, env: "dict[str, str]") -> None:

@@ -27,7 +27,7 @@ REF = P.HEARTBEAT_REF
 # the client's fetch: the branch as usual, and grund's refs (a glob, so a
 # server without a heartbeat yet is no error)
 FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/grunt/*:refs/grunt/*")
-EVERY = 60      # seconds between heartbeats of an idle grund
+EVERY = 300     # seconds between heartbeats of an idle grund (STALE is two missed)
 STALE = 600     # seconds: `grunt jobs` warns when grund was not seen for longer
 
 

@@ -87,21 +87,22 @@ def table(headers: list[str], rows: list[list[str]], colour_col: int | None = No
     ``keep=(column, n)``: that column is cut down to ``n`` characters only
     after the others are as narrow as they go, and then further.
     """
-    rows = [[c.replace("\n", " ") for c in r] for r in rows]
+    rows = [[c.replace("\n", " ") if "\n" in c else c for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     if limit:
         widths = _fit(widths, shrink or [], limit, dict([keep]) if keep else None)
         if keep is not None:
             widths = _fit(widths, shrink or [], limit)
+    colour = colour_col is not None and use_colour()   # (one look at the terminal)
+    at = sum(widths[:colour_col or 0]) + 2 * (colour_col or 0)
     lines = []
     for r in [headers, *rows]:
-        cells = [_cut(c, widths[i]) for i, c in enumerate(r)]
-        line = "  ".join(c if i == len(r) - 1 else c.ljust(widths[i])
-                         for i, c in enumerate(cells)).rstrip()
+        # (without a limit every cell fits its column: nothing to cut)
+        cells = [_cut(c, widths[i]) for i, c in enumerate(r)] if limit else r
+        line = "  ".join([c.ljust(w) for c, w in zip(cells[:-1], widths)] + cells[-1:]).rstrip()
         if limit and len(line) > limit:
             line = _cut(line, limit)
-        if colour_col is not None and r is not headers:
-            at = sum(widths[:colour_col]) + 2 * colour_col
+        if colour and r is not headers:
             cell = cells[colour_col]
             if cell and at + len(cell) <= len(line):   # colour only what is shown whole
                 line = line[:at] + colour_state(cell.split(" ")[0], cell) + line[at + len(cell):]

@@ -110,7 +110,7 @@ def bench_results(h: B.Homes) -> None:
     cmpmin_t, _ = best([h.grunt, "compare", f"res000001..{RUNS}", "--stat", "min"], top, env, 1)
     ref_all = read_all(results, RUNS)
     B.row(f"grunt compare --stat min, {RUNS} runs (every row read)", cmpmin_t, ref_all, "s",
-          True, f"{ref_all:.3g} s csv.reader of the files")
+          None, f"{ref_all:.3g} s csv.reader of the files")
     ref = read_all(results, SHOWN)
     shown = f"res000001..{SHOWN}"
     plot_t, _ = best([h.grunt, "plot", shown, "--y", "loss"], top, env)

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from typing import Callable, NamedTuple
 
 import bench_sweep
 
@@ -32,12 +33,41 @@ GRUNTER = ("import os, sys, time\n"
            "    print('out')\n")
 
 ROWS: list[tuple[str, str, str, str, str]] = []   # target, figure, reference, ratio, met
+REPS = int(os.environ.get("BENCH_REPS", "3"))      # runs of each side, at least 3: the median counts
 
 
-def row(target: str, fig: float, ref: float | None, unit: str, met: bool, ref_text: str = "") -> None:
+class Ctx(NamedTuple):
+    """What every target gets: the bench's sshd, the zipapps, a scratch root, the
+    client environment of the ssh part, and one pair of local homes to share."""
+
+    s: object
+    bindir: str
+    work: str
+    base: dict
+    root: str
+    main: "Homes"
+
+
+TARGETS: list[Callable[[Ctx], None]] = []
+
+
+def target(fn: Callable[[Ctx], None]) -> Callable[[Ctx], None]:
+    """Register a target: run_all runs them in the order they were registered.
+    A new one is a function ``def bench_x(c: Ctx)`` that calls row(), marked @target."""
+    TARGETS.append(fn)
+    return fn
+
+
+def median_of(fn: Callable[[], float], n: int = REPS) -> float:
+    return statistics.median(fn() for _ in range(max(3, n)))
+
+
+def row(target: str, fig: float, ref: float | None, unit: str, met: bool | None,
+        ref_text: str = "") -> None:
+    """One figure; ``met`` None: shown for information, no target."""
     ratio = f"{fig / ref:.2f}" if ref else "-"
     ROWS.append((target, f"{fig:.3g} {unit}", ref_text or (f"{ref:.3g} {unit}" if ref else "-"),
-                 ratio, "yes" if met else "NO"))
+                 ratio, "-" if met is None else "yes" if met else "NO"))
     print(f"  {target}: {fig:.3g} {unit} (ref {ROWS[-1][2]}, ratio {ratio}) met: {ROWS[-1][4]}",
           flush=True)
 
@@ -142,7 +172,9 @@ def latencies(submit, starts: str, n: int) -> list[float]:
     return out
 
 
-def bench_latency_local(h: Homes, n: int) -> None:
+@target
+def bench_latency_local(c: Ctx) -> None:
+    h, n = Homes(c.root, c.bindir, "lat"), LATENCY_N
     top = h.project("lat", {"run.sh": b"true\n"})
     g = subprocess.Popen([h.grund, "-q"], cwd=h.srv, env=h.env(h.srv), stdin=subprocess.DEVNULL)
     try:
@@ -164,8 +196,10 @@ def bench_latency_local(h: Homes, n: int) -> None:
         f"{refp50:.3g} s polling only")
 
 
-def bench_latency_ssh(s, bindir: str, work: str, base: dict[str, str], n: int) -> None:
+@target
+def bench_latency_ssh(c: Ctx) -> None:
     """grund runs as the server user; the client pushes over the loopback sshd."""
+    s, bindir, work, base, n = c.s, c.bindir, c.work, c.base, LATENCY_N
     grunt = os.path.join(bindir, "grunt")
     proj = f"lat{os.getpid()}"
     s.as_server(grunt, "newproj", proj)
@@ -221,7 +255,9 @@ def reference_commit(root: str, files_from: str, env: dict[str, str]) -> float:
     return time.perf_counter() - t
 
 
-def bench_snapshot(h: Homes, reps: int) -> None:
+@target
+def bench_snapshot(c: Ctx) -> None:
+    h, reps = c.main, max(3, int(os.environ.get("BENCH_SNAP_N", str(REPS))))
     extra, log = git_counter(h.dir)
     calls = {}
     for n in (1000, 10000):
@@ -246,27 +282,104 @@ def bench_snapshot(h: Homes, reps: int) -> None:
         f"{fetches} fetch, {pushes} push")
 
 
-def bench_update(h: Homes) -> None:
+class CopyRef:
+    """The reference of a results copy: cp of the files over the last copy in a
+    repository of the same layout, git add -A, git commit (and git push, as grund does)."""
+
+    def __init__(self, root: str, rel: str, env: dict[str, str]):
+        self.repo, self.env = os.path.join(root, "copyref"), env
+        shutil.rmtree(self.repo, ignore_errors=True)
+        shutil.rmtree(self.repo + ".git", ignore_errors=True)
+        self.dest = os.path.join(self.repo, rel)
+        os.makedirs(self.dest)
+        sh(["git", "init", "-q", "--bare", self.repo + ".git"], env=env)
+        sh(["git", "init", "-q", self.repo], env=env)
+        sh(["git", "commit", "-q", "--allow-empty", "-m", "start"], cwd=self.repo, env=env)
+        sh(["git", "remote", "add", "origin", self.repo + ".git"], cwd=self.repo, env=env)
+
+    def time(self, src: str, push: bool) -> float:
+        t = time.perf_counter()
+        sh(["cp", "-r", src, self.dest], env=self.env)
+        sh(["git", "add", "-A"], cwd=self.repo, env=self.env)
+        sh(["git", "commit", "-qm", "copy"], cwd=self.repo, env=self.env)
+        if push:
+            sh(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], cwd=self.repo, env=self.env)
+        return time.perf_counter() - t
+
+
+def rewrite(outdir: str, n: int, k: int) -> None:
+    os.makedirs(outdir, exist_ok=True)
+    for i in range(n):
+        with open(os.path.join(outdir, f"r{i}.txt"), "w") as f:
+            f.write(f"{i} changed {k}\n")
+
+
+@target
+def bench_results_copy(c: Ctx) -> None:
+    """grund's copy of a job's results into the results repo (lib/server/results.py,
+    in this process) against cp + git add + git commit of the same files."""
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from lib.gruntlib.jobdir import JobDir
+    from lib.server.results import copy_results
+    from lib.server.workcopy import WorkCopy
+    env = c.main.env(c.main.srv)
+    for n in (10, 100, 1000):
+        top = os.path.join(c.root, f"copy{n}")
+        job = JobDir(os.path.join(top, "jobs", "active", "abc000001", "p"))
+        res = os.path.join(top, "results")
+        for repo in (res, ):
+            sh(["git", "init", "-q", repo], env=env)
+            sh(["git", "commit", "-q", "--allow-empty", "-m", "start"], cwd=repo, env=env)
+        ref = CopyRef(top, job.where.rel, env)
+        old = dict(os.environ)
+        os.environ.update(env)
+        try:
+            ours, refs = [], []
+            def copy() -> float:
+                t = time.perf_counter()
+                copy_results(job, WorkCopy(res, SERVER), ["out"], None)
+                return time.perf_counter() - t
+            for k in range(REPS + 1):   # the first of each: the files are new
+                rewrite(os.path.join(job.path, "out"), n, k)
+                if k % 2:   # taking turns at going first
+                    refs.append(ref.time(os.path.join(job.path, "out"), push=False))
+                    ours.append(copy())
+                else:
+                    ours.append(copy())
+                    refs.append(ref.time(os.path.join(job.path, "out"), push=False))
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        a, b = statistics.median(ours[1:]), statistics.median(refs[1:])
+        row(f"grund: results copy of {n} changed files (median of {REPS})", a, b, "s", a <= 1.5 * b,
+            f"{b:.3g} s cp + git add + commit")
+
+
+@target
+def bench_update(c: Ctx) -> None:
+    h = c.main
     run = b'mkdir -p out; i=0; while [ $i -lt 1000 ]; do echo "$i $1" > out/r$i.txt; i=$((i+1)); done\n'
     top = h.project("upd", {"run.sh": run})
     jid = h.client("submit", "a", "-m", "upd", cwd=top).stdout.strip()
     h.once()   # runs the job (it ends at once) and copies its 1000 results
-    # now the update of all 1000 (changed) files again, 3 times: the median of each side
+    # now the update of all 1000 (changed) files again: the median of each side
     job = os.path.join(h.srv, "grunt", "srv", SERVER, "upd", "jobs", "active", jid, "upd")
     extra, log = git_counter(h.dir)
+    ref = CopyRef(h.dir, "active/x/upd", h.env(h.cli))
+    ref.time(os.path.join(job, "out"), push=True)   # the first copy: every file new
     ts, refs = [], []
-    for k in range(3):
-        for i in range(1000):
-            with open(os.path.join(job, "out", f"r{i}.txt"), "w") as f:
-                f.write(f"{i} changed {k}\n")
+    for k in range(REPS):
+        rewrite(os.path.join(job, "out"), 1000, k)
         h.client("update", jid, cwd=top)
         open(log, "w").close()
         ts.append(timed([h.grund, "--once", "-q"], cwd=h.srv, env=dict(h.env(h.srv), **extra)))
         procs = len(open(log).read().split("\0")) - 1
-        refs.append(reference_commit(h.dir, os.path.join(job, "out"), h.env(h.cli)))
-    t, ref = statistics.median(ts), statistics.median(refs)
-    row("grund: update of 1000 result files (median of 3)", t, ref, "s", t <= 1.5 * ref)
-    row("git processes for that update", procs, None, "procs", True, "same as 10 files (tests)")
+        refs.append(ref.time(os.path.join(job, "out"), push=True))
+    t, r = statistics.median(ts), statistics.median(refs)
+    row(f"grund --once: update of 1000 result files (median of {REPS})", t, r, "s", t <= 1.5 * r,
+        f"{r:.3g} s cp + git add + commit + push")
+    row("git processes for that update", procs, None, "procs", None, "same as 10 files (tests)")
 
 
 # ------------------------------------------------------------------ 3. idle daemon
@@ -288,40 +401,58 @@ def clone_projects(h: Homes, name: str, count: int) -> None:
                     os.unlink(p)
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time of a process: (ns from schedstat, user + system clock ticks).  Ticks
+    charge a whole 10 ms to a process that wakes at one, so they cannot tell an idle
+    grund's few milliseconds apart; schedstat can (0 when the kernel lacks it)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9, ticks
+    except (OSError, ValueError, IndexError):
+        return ticks, ticks
 
 
-def bench_idle(root: str, bindir: str, window: float) -> None:
+@target
+def bench_idle(c: Ctx) -> None:
+    window = float(os.environ.get("BENCH_IDLE_S", "60"))
     homes = {}
     for count in (1, 500):
-        h = Homes(root, bindir, f"idle{count}")
+        h = Homes(c.root, c.bindir, f"idle{count}")
         top = h.project("idle", small_files(20, "idle"))
         h.client("submit", "-m", "one job", cwd=top)
         h.once()
         clone_projects(h, "idle", count)
         h.once()   # the first round looks at every project once
         homes[count] = h
-    once = {c: statistics.median([h.once() for _ in range(5)]) for c, h in homes.items()}
+    once = {n: median_of(h.once, 5) for n, h in homes.items()}
     row("grund --once, 500 idle projects", once[500], once[1], "s", once[500] <= 2 * once[1],
         f"{once[1]:.3g} s with 1 project")
-    procs = {}
-    for c, h in homes.items():
-        procs[c] = subprocess.Popen([h.grund, "-q"], cwd=h.srv, env=h.env(h.srv),
-                                    stdin=subprocess.DEVNULL)
+    procs = {n: subprocess.Popen([h.grund, "-q"], cwd=h.srv, env=h.env(h.srv),
+                                 stdin=subprocess.DEVNULL) for n, h in homes.items()}
+    use: dict[int, list[float]] = {1: [], 500: []}
+    ticks: dict[int, float] = {}
     try:
         time.sleep(3)   # started, first round done
-        c0 = {c: cpu_seconds(p.pid) for c, p in procs.items()}
-        time.sleep(window)
-        use = {c: 100 * (cpu_seconds(p.pid) - c0[c]) / window for c, p in procs.items()}
+        t0 = {n: cpu_seconds(p.pid)[1] for n, p in procs.items()}
+        part = window / REPS   # both side by side, in REPS windows: the median of each
+        for _ in range(REPS):
+            c0 = {n: cpu_seconds(p.pid)[0] for n, p in procs.items()}
+            time.sleep(part)
+            for n, p in procs.items():
+                use[n].append(100 * (cpu_seconds(p.pid)[0] - c0[n]) / part)
+        ticks = {n: 100 * (cpu_seconds(p.pid)[1] - t0[n]) / window for n, p in procs.items()}
     finally:
         for p in procs.values():
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=30)
-    row(f"running grund, 500 idle projects, CPU over {window:.0f} s", use[500], use[1] or None, "%",
-        use[500] < 1.0, f"{use[1]:.3g} % with 1 project")
+    many, one = statistics.median(use[500]), statistics.median(use[1])
+    print(f"  (the same in clock ticks, as /proc/<pid>/stat counts them: {ticks[500]:.3g} % "
+          f"with 500 projects, {ticks[1]:.3g} % with 1)", flush=True)
+    row(f"running grund, 500 idle projects, CPU over {window:.0f} s (median of {REPS})", many,
+        one or None, "%", many <= 3 * one, f"{one:.3g} % with 1 project")
 
 
 # ------------------------------------------------------------------ 4. listing
@@ -347,7 +478,9 @@ def add_jobs(h: Homes, proj: str, count: int) -> None:
                    input="".join(stream).encode(), check=True)
 
 
-def bench_listing(h: Homes) -> None:
+@target
+def bench_listing(c: Ctx) -> None:
+    h = c.main
     tops = {}
     for count in (10, 5000):
         top = h.project(f"list{count}", small_files(20, "list"))
@@ -370,8 +503,8 @@ def bench_listing(h: Homes) -> None:
         f"{fetch:.3g} s git fetch")
     for cmd in ("jobs", "out", "ls", "diff"):
         a, b = res[cmd, 5000], res[cmd, 10]
-        row(f"grunt {cmd}, 5000 jobs vs 10", a, b, "s",
-            cmd == "jobs" or a <= 1.5 * b, f"{b:.3g} s at 10 jobs")
+        row(f"grunt {cmd}, 5000 jobs vs 10 (median of 5)", a, b, "s", a <= 1.5 * b,
+            f"{b:.3g} s at 10 jobs")
 
 
 # ------------------------------------------------------------------ 5. growth
@@ -382,7 +515,9 @@ def pack_kib(bare: str, env: dict[str, str]) -> float:
     return float(kv["size-pack"]) + float(kv["size"])
 
 
-def bench_growth(h: Homes, submits: int) -> None:
+@target
+def bench_growth(c: Ctx) -> None:
+    h, submits = c.main, int(os.environ.get("BENCH_GROWTH_N", "100"))
     files = {f"data/blob{i}.bin": os.urandom(100 * 1024) for i in range(100)}   # 10 MB, incompressible
     files["run.sh"] = b"true\n"
     top = h.project("grow", files)
@@ -402,23 +537,31 @@ def bench_growth(h: Homes, submits: int) -> None:
         (one - empty) / 1024, "MiB", added < 1.0, f"{(one - empty) / 1024:.3g} MiB the first submit")
 
 
+LATENCY_N = int(os.environ.get("BENCH_LATENCY_N", "20"))
+
+
+@target
+def bench_compare_plot_report(c: Ctx) -> None:
+    import bench_results   # it imports this module: here, not at the top
+    bench_results.bench_results(c.main)
+
+
+@target
+def bench_sweeps(c: Ctx) -> None:
+    bench_sweep.run(c.bindir)
+
+
 def run_all(s, bindir: str, work: str, base: dict[str, str]) -> list:
-    n = int(os.environ.get("BENCH_LATENCY_N", "20"))
+    """Every registered target (bench.py registers its own too), in order."""
     root = tempfile.mkdtemp(prefix="grunt-bench-scale.", dir="/tmp")
     try:
         print("\nscale targets (local transport unless said; each line: figure, reference, ratio)",
               flush=True)
-        bench_latency_local(Homes(root, bindir, "lat"), n)
-        bench_latency_ssh(s, bindir, work, base, n)
-        h = Homes(root, bindir, "main")
-        bench_snapshot(h, int(os.environ.get("BENCH_SNAP_N", "3")))
-        bench_update(h)
-        bench_listing(h)
-        bench_growth(h, int(os.environ.get("BENCH_GROWTH_N", "100")))
-        import bench_results   # it imports this module: here, not at the top
-        bench_results.bench_results(h)
-        bench_sweep.run(bindir)
-        bench_idle(root, bindir, float(os.environ.get("BENCH_IDLE_S", "60")))
+        c = Ctx(s, bindir, work, base, root, Homes(root, bindir, "main"))
+        only = os.environ.get("BENCH_ONLY", "")   # e.g. BENCH_ONLY=idle,update: those alone
+        for fn in TARGETS:
+            if not only or any(w and w in fn.__name__ for w in only.split(",")):
+                fn(c)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return ROWS

@@ -81,3 +81,12 @@ def test_half_built_copy_or_broken_cache_is_a_full_read(tmp_path):
     with open(P.state_file(wc, P.JOBS_CACHE), "w") as f:
         f.write("{not json")
     assert same_as_full_read(wc)["ali000001"].status == J.RUNNING
+
+
+def test_a_listing_at_the_same_commit_is_the_last_output_again(core_proj, core):
+    first = core.grunt("jobs", cwd=core_proj).ok().out
+    core.submit(cwd=core_proj)
+    second = core.grunt("jobs", cwd=core_proj).ok().out      # a new commit: made again
+    assert second != first and core.grunt("jobs", cwd=core_proj).ok().out == second
+    wide = core.grunt("jobs", "--json", cwd=core_proj).ok().out   # other options: its own
+    assert wide.startswith("[") and core.grunt("jobs", cwd=core_proj).ok().out == second

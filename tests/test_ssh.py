@@ -238,6 +238,37 @@ def test_one_connection_per_command(server: Server, sshd: Sshd, tmp_path: Path) 
     assert sshd.accepted() - before == 2
 
 
+# ssh processes per command, and the channels among them (sessions over the shared
+# connection): -G (does the user's config multiplex?), the master (the one login), a
+# channel per fetch and push, -O exit.  A read-only command makes one plain connection.
+SSH_PER_COMMAND = {"submit": (5, 2), "jobs": (1, 0), "pull": (5, 2), "out": (1, 0),
+                   "status": (5, 2)}
+
+
+def test_ssh_processes_and_channels_per_command_do_not_grow(server: Server, sshd: Sshd,
+                                                            tmp_path: Path) -> None:
+    cl = Client(tmp_path, sshd)
+    co, = new_project(server, cl)
+    log = tmp_path / "ssh.calls"
+    (tmp_path / "logged").mkdir()
+    wrapper = tmp_path / "logged" / "ssh"   # named ssh: git probes any other name with -G
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    cl.env["GRUNT_SSH"] = f"{wrapper} {sshd.ssh_command}"
+    jid = co.ok("submit", "-m", "first").strip()
+    server.grund()
+    counts = {}
+    for name, argv in (("submit", ["submit", "-m", "again"]), ("jobs", ["jobs"]),
+                       ("pull", ["pull"]), ("out", ["out", jid]), ("status", ["status"])):
+        log.write_text("")
+        co.ok(*argv)   # one login each
+        calls = log.read_text().splitlines()
+        counts[name] = (len(calls), sum("ControlMaster=no" in c for c in calls))
+    grown = {k: v for k, v in counts.items()
+             if v[0] > SSH_PER_COMMAND[k][0] or v[1] > SSH_PER_COMMAND[k][1]}
+    assert not grown, f"more ssh processes or channels than {SSH_PER_COMMAND}: {counts}"
+
+
 # ------------------------------------------------------------------ failures
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .. import heartbeat as H, jobs as J
 from ..client.project import Project
@@ -54,10 +54,10 @@ def nothing() -> Iterator[None]:
     yield
 
 
-def grund_down(pr: Project) -> "str | None":
+def grund_down(pr: Project, hb: "dict | None" = None) -> "str | None":
     """Why grund on the server is not serving the project, from the heartbeat that
     came with the last fetch (None when it seems to run, or was never seen)."""
-    hb = H.read(pr.jobs)
+    hb = H.read(pr.jobs) if hb is None else hb
     if hb is None:
         return None
     if hb.get("stopped"):
@@ -69,20 +69,22 @@ def grund_down(pr: Project) -> "str | None":
     return None
 
 
-def check_grund(pr: Project, found: "list[J.Job] | None" = None) -> None:
+def check_grund(pr: Project, found: "list[J.Job] | Callable[[], list[J.Job]] | None" = None) -> None:
     """Warn when grund is not running: stopped, not seen for a while, or never seen
-    while jobs (of ``found``) wait for it."""
-    down = grund_down(pr)
+    while jobs (of ``found``, or what it returns: asked only then) wait for it."""
+    hb = H.read(pr.jobs)
+    down = grund_down(pr, hb)
     if down:
         warn(down)
         return
-    if H.read(pr.jobs) is not None:
+    if hb is not None:
         return
 
     def waited(job: J.Job) -> float:
         ts = P.parse_ts(job.submit)
         return time.time() - ts.timestamp() if ts else 0.0
-    waiting = [j for j in found or [] if j.status == J.PENDING and not j.sched_id
+    waiting = [j for j in (found() if callable(found) else found or [])
+               if j.status == J.PENDING and not j.sched_id
                and waited(j) > H.STALE]
     if waiting:
         warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "

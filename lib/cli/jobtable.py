@@ -31,13 +31,17 @@ MESSAGE_KEEP = 16   # characters of MESSAGE kept while the other columns are cut
 
 def print_jobs(jobs: list[Job], as_json: bool = False, tree: bool = False,
                folders: bool = False) -> None:
-    """The table of ``jobs``; ``folders``: with a FOLDER column (``jobs all``)."""
+    say(jobs_text(jobs, as_json, tree, folders))
+
+
+def jobs_text(jobs: list[Job], as_json: bool = False, tree: bool = False,
+              folders: bool = False) -> str:
+    """What print_jobs prints (for this terminal), without the last newline;
+    ``folders``: with a FOLDER column (``jobs all``)."""
     if as_json:
-        print(json.dumps([j.as_json() for j in jobs], indent=1))
-        return
+        return json.dumps([j.as_json() for j in jobs], indent=1)
     if not jobs:
-        say("no jobs")
-        return
+        return "no jobs"
     limit = term.width()
     look = {"short": False, "server": True, "duration": False}
     # to fit the terminal: shorter times, no SERVER when every job has the same,
@@ -52,8 +56,8 @@ def print_jobs(jobs: list[Job], as_json: bool = False, tree: bool = False,
     headers, rows = _job_rows(jobs, tree, folders, **look)
     at = {h: i for i, h in enumerate(headers)}
     shrink = [at[h] for h in ("MESSAGE", "ARGS", "SERVER", "SCHED_ID") if h in at]
-    say(table(headers, rows, colour_col=at["STATUS"], shrink=shrink, limit=limit,
-              keep=(at["MESSAGE"], MESSAGE_KEEP)))
+    return table(headers, rows, colour_col=at["STATUS"], shrink=shrink, limit=limit,
+                 keep=(at["MESSAGE"], MESSAGE_KEEP))
 
 
 def took(start: str, end: str) -> str:

@@ -7,14 +7,14 @@ import re
 import time
 from argparse import Namespace
 
-from .. import git as G, heartbeat as H, jobs as J, pending
+from .. import git as G, heartbeat as H, jobs as J, pending, term
 from ..client import jobcache, provenance
 from ..client.commits import commits
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import table
 from .common import Parser, check_grund, grund_down, project, say, user, warn
-from .jobtable import print_jobs, print_runs
+from .jobtable import jobs_text, print_runs
 
 WHICH = ("active", "done", "archive", "delete", "all")
 
@@ -43,13 +43,26 @@ def jobs(a: Namespace) -> int:
             print_runs(pr.select([a.which]), a.json)
             return 0
         folders = P.FOLDERS if a.which == "all" else ("active",) if a.which == "done" else (a.which,)
-        found = jobcache.scan(pr.jobs, folders)
-        if a.which == "done":
-            found = [j for j in found if j.finished]
-        if a.n:   # the newest N, by submit time, in the usual order
-            newest = {j.id for j in sorted(found, key=lambda j: (j.submit, j.number))[-a.n:]}
-            found = [j for j in found if j.id in newest]
-        print_jobs(found, a.json, tree=a.tree, folders=a.which == "all")
+
+        def found() -> "list[J.Job]":
+            got = jobcache.scan(pr.jobs, folders)
+            if a.which == "done":
+                got = [j for j in got if j.finished]
+            if a.n:   # the newest N, by submit time, in the usual order
+                newest = {j.id for j in sorted(got, key=lambda j: (j.submit, j.number))[-a.n:]}
+                got = [j for j in got if j.id in newest]
+            return got
+        # the same commit and options as the last listing: the same output
+        key = jobcache.listing_key(pr.jobs, [a.which, a.json, a.tree, a.n, term.width(),
+                                             term.use_colour()])
+        text = jobcache.cached_listing(pr.jobs, key) if key and not pr.stale else None
+        if text is None:
+            listed = found()
+            text = jobs_text(listed, a.json, tree=a.tree, folders=a.which == "all")
+            # (a running job's TIME grows with the clock: such a listing is not kept)
+            if key and not pr.stale and not any(j.status == J.RUNNING for j in listed):
+                jobcache.keep_listing(pr.jobs, key, text)
+        say(text)
         if a.user is None and not pr.stale:
             check_grund(pr, found)
     return 0

@@ -7,8 +7,10 @@ at HEAD: one ``git ls-tree`` of the folders gives every tree id, a job whose
 tree id is unchanged is taken from the cache, the others are read from disk
 as before.  Any change in a job directory (grund writing job.end, a command,
 a moved job) gives it a new tree id, so the cache cannot serve a stale record
-of a committed state.  Only for a working copy that is HEAD (after a sync, no
-half-built command): otherwise the full read.
+of a committed state.  The cache also keeps the commit it was made at: at the
+same commit (nothing new was fetched) the trees are the same, and the listing
+needs no git process at all.  Only for a working copy that is HEAD (after a
+sync, no half-built command): otherwise the full read.
 """
 from __future__ import annotations
 
@@ -28,11 +30,18 @@ def scan(wc: str, folders: tuple[str, ...] = P.FOLDERS) -> list[Job]:
     """jobs.scan(wc, folders), with the records of unchanged job directories from the cache."""
     if os.path.exists(P.state_file(wc, P.BUILDING)):
         return full_scan(wc, folders)
+    head = G.loose_ref(wc, "HEAD")
+    data = _read(wc)
+    old = data.get("jobs", {})
+    if head and data.get("head") == head and data.get("folders") == list(folders):
+        # the same commit as the last listing: the same trees, every record from the cache
+        found = [_job(d, wc, *rel.split("/")) for rel, hit in old.items() for d in hit[1]]
+        found.sort(key=lambda j: (j.id[:3], j.number))
+        return found
     try:
         listing = G.git("ls-tree", "-z", "-d", "HEAD", "--", *(f"{f}/" for f in folders), cwd=wc)
     except G.GitError:   # no commit yet
         return full_scan(wc, folders)
-    old = _read(wc)
     new: dict[str, list] = {}
     found: list[Job] = []
     for item in G.zsplit(listing):
@@ -49,8 +58,8 @@ def scan(wc: str, folders: tuple[str, ...] = P.FOLDERS) -> list[Job]:
             jobs = _load_dir(wc, folder, jid)
             new[rel] = [tree, [_record(j) for j in jobs]]
         found.extend(jobs)
-    if new != old:
-        _write(wc, new)
+    if new != old or data.get("head") != head or data.get("folders") != list(folders):
+        _write(wc, {"jobs": new, "head": head, "folders": list(folders)})
     found.sort(key=lambda j: (j.id[:3], j.number))
     return found
 
@@ -69,10 +78,12 @@ def _record(job: Job) -> dict:
 
 def _job(d: dict, wc: str, folder: str, jid: str) -> Job:
     d = dict(d, tasks=[Task(*t) for t in d["tasks"]])
-    return Job(id=jid, folder=folder, path=P.JobPath(folder, jid, d["proj"]).under(wc), **d)
+    # (JobPath.under, without a join per job)
+    return Job(id=jid, folder=folder, path=f"{wc}{os.sep}{folder}{os.sep}{jid}{os.sep}{d['proj']}", **d)
 
 
-def _read(wc: str) -> dict[str, list]:
+def _read(wc: str) -> dict:
+    """{"jobs": {rel: [tree, [records]]}, "head": the commit listed, "folders": [...]}."""
     try:
         with open(P.state_file(wc, P.JOBS_CACHE), encoding="utf-8") as f:
             data = json.load(f)
@@ -80,13 +91,40 @@ def _read(wc: str) -> dict[str, list]:
         return {}
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return {}
-    jobs = data.get("jobs")
-    return jobs if isinstance(jobs, dict) else {}
+    return data if isinstance(data.get("jobs"), dict) else {}
 
 
-def _write(wc: str, jobs: dict[str, list]) -> None:
+def _write(wc: str, data: dict) -> None:
     try:
         P.write_atomic(P.state_file(wc, P.JOBS_CACHE),
-                       json.dumps({"version": VERSION, "jobs": jobs}, separators=(",", ":")))
+                       json.dumps(dict(data, version=VERSION), separators=(",", ":")))
     except OSError:
         pass   # a cache: the next listing reads the files again
+
+
+def listing_key(wc: str, options: list) -> "str | None":
+    """What a listing's output depends on: the commit of the copy and ``options`` (the
+    command's flags, the terminal's width and colour); None when that is not all
+    (a half-built command, a ref git has packed)."""
+    head = G.loose_ref(wc, "HEAD")
+    if head is None or os.path.exists(P.state_file(wc, P.BUILDING)):
+        return None
+    return json.dumps([VERSION, head, options])
+
+
+def cached_listing(wc: str, key: str) -> "str | None":
+    """The output of the last listing made with ``key``, or None."""
+    try:
+        with open(P.state_file(wc, P.JOBS_LISTING), encoding="utf-8") as f:
+            if f.readline().rstrip("\n") == key:
+                return f.read()
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def keep_listing(wc: str, key: str, text: str) -> None:
+    try:
+        P.write_atomic(P.state_file(wc, P.JOBS_LISTING), key + "\n" + text)
+    except OSError:
+        pass   # a cache: the next listing is made again

@@ -25,8 +25,40 @@ from . import snapshot, unsettled
 from .remote import Remote, RemoteError
 
 
+def _is_gitdir(d: str) -> bool:
+    return all(os.path.exists(os.path.join(d, x)) for x in ("HEAD", "objects", "refs"))
+
+
+def _checkout_top(cwd: str) -> "str | None":
+    """The top of the checkout holding ``cwd``, found the way git finds it, by looking
+    for ``.git`` upwards; None wherever git might decide otherwise (a .git file of a
+    worktree or submodule, inside a .git or bare repository, another file system or
+    owner on the way): then git itself is asked."""
+    d = os.path.realpath(cwd)
+    try:
+        dev, uid = os.stat(d).st_dev, os.getuid()
+        while True:
+            if os.path.basename(d) == ".git" or _is_gitdir(d):
+                return None
+            dot = os.path.join(d, ".git")
+            if os.path.lexists(dot):
+                if (os.path.islink(dot) or not os.path.isdir(dot) or not _is_gitdir(dot)
+                        or os.stat(d).st_uid != uid or os.stat(dot).st_uid != uid):
+                    return None
+                return d
+            up = os.path.dirname(d)
+            if up == d or os.stat(up).st_dev != dev:
+                return None
+            d = up
+    except OSError:
+        return None
+
+
 def find_projdir(cwd: str) -> str:
-    """The top of the git checkout holding ``cwd``."""
+    """The top of the git checkout holding ``cwd`` (no git process, most of the time)."""
+    top = _checkout_top(cwd)
+    if top is not None:
+        return top
     try:
         top = G.out("rev-parse", "--show-toplevel", cwd=cwd)
     except G.GitError:
@@ -71,8 +103,11 @@ def clean_temporary(wc: str) -> None:
 
 
 def _same_commit(wc: str) -> bool:
-    """HEAD is already the fetched tip (one rev-parse; the index of 5,000 jobs is not touched)."""
-    heads = G.out("rev-parse", "HEAD", f"origin/{P.BRANCH}", cwd=wc).split()
+    """HEAD is already the fetched tip (read from the ref files, else one rev-parse;
+    the index of 5,000 jobs is not touched)."""
+    heads = [G.loose_ref(wc, "HEAD"), G.loose_ref(wc, f"refs/remotes/origin/{P.BRANCH}")]
+    if None in heads:
+        heads = G.out("rev-parse", "HEAD", f"origin/{P.BRANCH}", cwd=wc).split()
     return len(heads) == 2 and heads[0] == heads[1]
 
 
@@ -183,8 +218,10 @@ class Project:
 
     def _move_to_fetched(self, wc: str) -> None:
         building = P.state_file(wc, P.BUILDING)
-        # a read-only command and nothing new: no index rewrite
-        if self.share or os.path.exists(building) or not _same_commit(wc):
+        # nothing new in the jobs copy (which only grunt writes, and publish puts back
+        # as it was when a push fails), or a read-only command: no index rewrite
+        if ((self.share and wc != self.jobs) or os.path.exists(building)
+                or not _same_commit(wc)):
             G.git("reset", "-q", "--hard", f"origin/{P.BRANCH}", cwd=wc)
             # what a grunt killed in the middle wrote (a half-built job would burn its id)
             G.git("clean", "-q", "-fdx", cwd=wc)

@@ -22,11 +22,19 @@ DETACHED = "(detached)"
 
 def _remote_url(top: str, branch: str) -> str:
     """The URL of the branch's upstream remote, else origin, else the first remote."""
-    names = G.out("remote", cwd=top).split()
-    want = G.git("config", "--get", f"branch.{branch}.remote", cwd=top, check=False).decode().strip()
+    # one read of the config: the remotes (git remote lists the names of remote.<name>.*
+    # keys, sorted) and the branch's; keys come lowercased but for the <name>
+    raw = G.git("config", "-z", "--get-regexp", r"^(remote|branch)\.", cwd=top, check=False)
+    conf = {}   # type: dict[str, str]
+    for item in raw.decode("utf-8", "surrogateescape").split("\0"):
+        key, _, value = item.partition("\n")
+        conf[key] = value   # the last one wins, as with git config --get
+    names = sorted({k[len("remote."):k.rindex(".")] for k in conf
+                    if k.startswith("remote.") and k.count(".") >= 2})
+    want = conf.get(f"branch.{branch}.remote", "")
     for name in (want, "origin", *names):
         if name and name in names:
-            url = G.git("config", "--get", f"remote.{name}.url", cwd=top, check=False).decode().strip()
+            url = conf.get(f"remote.{name}.url", "")
             # never record a password written into the URL
             return re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1@", url)
     return ""

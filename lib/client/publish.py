@@ -59,8 +59,7 @@ def publish(pr: Project, build: Build) -> str:
         open(building, "w").close()
         try:
             paths, msg = build()
-            parent = G.out("rev-parse", "HEAD", cwd=wc)
-            _commit_paths(wc, paths, msg, ident)
+            made = _commit_paths(wc, paths, msg, ident)
             try:
                 # --progress: git's "Writing objects: 100%" tells whether the
                 # whole commit went out, should the connection break
@@ -69,6 +68,8 @@ def publish(pr: Project, build: Build) -> str:
             except PushRejected:
                 raise
             except RemoteError as e:
+                # the commit the push started from: before the ones just made
+                parent = G.out("rev-parse", f"HEAD~{made}", cwd=wc)
                 if not _arrived_all_the_same(pr, wc, parent, msg, e):
                     raise
             os.unlink(building)
@@ -91,18 +92,22 @@ def _commit(wc: str, msg: str, ident: "dict[str, str]") -> None:
     G.commit(f"{msg}\n\n{NONCE}: {secrets.token_hex(8)}", cwd=wc, env=ident)
 
 
-def _commit_paths(wc: str, paths: "list[str]", msg: str, ident: "dict[str, str]") -> None:
-    """Commit ``paths``.  grund acts on grcmd files that a commit adds or changes,
-    so a command repeated within the second of its timestamp (the same content
-    again) is taken out by one commit and put back by the next."""
+def _commit_paths(wc: str, paths: "list[str]", msg: str, ident: "dict[str, str]") -> int:
+    """Commit ``paths``; the number of commits made.  grund acts on grcmd files that a
+    commit adds or changes, so a command repeated within the second of its timestamp
+    (the same content again) is taken out by one commit and put back by the next."""
     G.git("add", "-A", "-f", "--", *paths, cwd=wc)
-    staged = set(G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=wc)))
-    again = [p for p in paths if os.path.basename(p).startswith(P.CMD_PREFIX) and p not in staged]
-    if again and staged:
-        # some commands repeat while others are new: as below, for those alone
-        G.git("rm", "-q", "--cached", "--", *again, cwd=wc)
-        _commit(wc, f"{msg} (again)", ident)
-        G.git("add", "-f", "--", *again, cwd=wc)
+    made = 0
+    commands = [p for p in paths if os.path.basename(p).startswith(P.CMD_PREFIX)]
+    if commands:   # (a new job's directory holds its grcmd.submit: always new)
+        staged = set(G.zsplit(G.git("diff", "--cached", "--name-only", "-z", cwd=wc)))
+        again = [p for p in commands if p not in staged]
+        if again and staged:
+            # some commands repeat while others are new: as below, for those alone
+            G.git("rm", "-q", "--cached", "--", *again, cwd=wc)
+            _commit(wc, f"{msg} (again)", ident)
+            G.git("add", "-f", "--", *again, cwd=wc)
+            made += 1
     try:
         _commit(wc, msg, ident)
     except G.GitError as e:
@@ -112,6 +117,8 @@ def _commit_paths(wc: str, paths: "list[str]", msg: str, ident: "dict[str, str]"
         _commit(wc, f"{msg} (again)", ident)
         G.git("add", "-A", "-f", "--", *paths, cwd=wc)
         _commit(wc, msg, ident)
+        made += 1
+    return made + 1
 
 
 def _arrived_all_the_same(pr: Project, wc: str, parent: str, msg: str, e: RemoteError) -> bool:

@@ -30,17 +30,23 @@ def check_args(args: "list[str]") -> None:
 
 def snapshot_list(top: str) -> "tuple[list[str], list[str]]":
     """(paths to ship, untracked paths not shipped) of a project checkout."""
-    tracked = []
-    for entry in G.zsplit(G.git("ls-files", "-z", "-s", cwd=top)):
+    tracked, others = [], []
+    # one ls-files for both: -t tags an untracked path "? ", an indexed one
+    # "H " (or "S " ...) before its "<mode> <sha> <stage>\t"
+    for entry in G.zsplit(G.git("ls-files", "-z", "-t", "-s", "--others", "--exclude-standard",
+                                cwd=top)):
+        if entry.startswith("? "):
+            others.append(entry[2:])
+            continue
         meta, path = entry.split("\t", 1)
-        if meta.startswith("160000"):  # a submodule: not shipped
+        if meta.split(" ", 1)[-1].startswith("160000"):  # a submodule: not shipped
             continue
         if path not in tracked[-1:]:
             tracked.append(path)
     ship = [p for p in tracked if os.path.lexists(os.path.join(top, p))]
     if "grunter.py" not in ship and os.path.isfile(os.path.join(top, "grunter.py")):
         ship.append("grunter.py")
-    untracked = [p for p in G.zsplit(G.git("ls-files", "-z", "--others", "--exclude-standard", cwd=top))
+    untracked = [p for p in others
                  if p != "grunter.py" and not p.startswith("grunt.") and not p.startswith("gresults/")]
     return ship, untracked
 

@@ -172,7 +172,7 @@ class Grund:
 
     def round(self) -> None:
         """Serve every project once."""
-        for proj in repos.projects(self.server):
+        for proj in repos.projects(self.server, self.projects):
             if self.stop:
                 return
             if proj not in self.projects:

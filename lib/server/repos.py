@@ -4,18 +4,21 @@ import os
 import shlex
 import shutil
 import tempfile
+from typing import Container
 
 from .. import config, git as G
 from ..gruntlib import protocol as P
 from .workcopy import grund_env
 
 
-def projects(server: str) -> "list[str]":
-    """The projects of ``server`` that have their bare repos here."""
+def projects(server: str, known: "Container[str]" = ()) -> "list[str]":
+    """The projects of ``server`` that have their bare repos here (those in ``known``
+    are taken to have them still: one directory read per round)."""
     base = config.projects_dir(server)
     try:
         return sorted(e.name for e in os.scandir(base)
-                      if P.PROJ_RE.match(e.name) and os.path.isdir(os.path.join(e.path, "jobs.git")))
+                      if P.PROJ_RE.match(e.name) and (e.name in known or os.path.isdir(
+                          os.path.join(e.path, "jobs.git"))))
     except FileNotFoundError:
         return []
 

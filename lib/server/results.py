@@ -3,12 +3,14 @@
 Which files: those named in the ``update`` command, else what ``grunter.py
 results`` prints, else every file the job made.  Paths are checked to stay
 inside the job directory (no ``..``, no absolute path, no symlink leading
-out); refused ones are named in job.log.  The copies are stored as one pack
-(git fast-import), so the ``git add`` that follows writes no loose object
-per file.
+out); refused ones are named in job.log.  Many files (PACK_AT_LEAST) are each
+read once: copied, and stored as a blob in one pack (git fast-import), so the
+``git add`` that follows writes no loose object per file; for fewer, a loose
+object each costs less than starting fast-import.
 """
 import os
 import shutil
+import stat
 from typing import Callable
 
 from .. import git as G
@@ -16,6 +18,8 @@ from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
 from .grunter import Result
 from .workcopy import WorkCopy, walk_files
+
+PACK_AT_LEAST = 200   # files: fewer are left to git add (a loose object each is cheaper)
 
 
 def copy_results(job: JobDir, results: WorkCopy, files: "list[str]",
@@ -29,6 +33,7 @@ def copy_results(job: JobDir, results: WorkCopy, files: "list[str]",
     dest_root = job.where.under(results.path)
     real_job = os.path.realpath(job.path)
     real_dirs = {}   # type: dict[str, str]
+    made = set()     # type: set[str]  # directories of dest_root known to be there
     copied, refused = [], []
     for name in files:
         for rel in expand(job.path, name):
@@ -37,21 +42,40 @@ def copy_results(job: JobDir, results: WorkCopy, files: "list[str]",
             if (os.path.isabs(rel) or norm.startswith("..") or
                     not realpath(src, real_dirs).startswith(real_job + os.sep)):
                 refused.append(rel)
+            elif not P.is_job_file(norm) and is_file(src):
+                copied.append(norm)
+    # many files: each is read once, into the results copy and, as a blob, into
+    # one pack, so the git add that follows writes no loose object per file
+    pack = G.BlobPack(results.path) if len(copied) >= PACK_AT_LEAST else None
+    try:
+        for norm in copied:
+            make_room(dest_root, norm, made)
+            src, dst = os.path.join(job.path, norm), os.path.join(dest_root, norm)
+            if pack is None:
+                shutil.copyfile(src, dst)
                 continue
-            if not os.path.isfile(src) or P.is_job_file(norm):
-                continue
-            make_room(dest_root, norm)
-            shutil.copyfile(src, os.path.join(dest_root, norm))
-            copied.append(norm)
+            with open(src, "rb") as f:
+                pack.copy(f, dst)
+    except BaseException:
+        if pack is not None:
+            pack.kill()
+        raise
+    if pack is not None:
+        pack.close()
     if refused:
         job.log("results: refused paths outside the job: " + ", ".join(refused))
     job.log(f"results: copied {len(copied)} file(s)")
     if copied:
-        # one pack of the copies' blobs: git add finds them there instead of
-        # writing a loose object per file
-        G.write_blobs(results.path, [os.path.join(dest_root, n) for n in copied])
         results.git("add", "-A", "-f", "--", job.where.rel)
         results.commit(f"results {job.jobid}")
+
+
+def is_file(path: str) -> bool:
+    """A regular file (a symlink to one too); never a FIFO, which would block the copy."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def expand(jobdir: str, name: str) -> "list[str]":
@@ -75,18 +99,24 @@ def new_files(job: JobDir) -> "list[str]":
     return out
 
 
-def make_room(root: str, rel: str) -> None:
+def make_room(root: str, rel: str, made: "set[str]") -> None:
     """Directories for ``root/rel``, where an earlier result may have had another type.
 
     A result that was a file and is now a directory (or the other way round)
-    replaces the old one instead of failing the copy every time.
+    replaces the old one instead of failing the copy every time.  ``made``:
+    the directories of ``root`` already made or checked (relative).
     """
-    path = root
-    for name in rel.split("/")[:-1]:
-        path = os.path.join(path, name)
-        if os.path.lexists(path) and not os.path.isdir(path):
-            os.unlink(path)
-    os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
+    parent = os.path.dirname(rel)
+    if parent not in made:
+        path = root
+        for name in parent.split("/") if parent else []:
+            path = os.path.join(path, name)
+            if os.path.lexists(path) and not os.path.isdir(path):
+                os.unlink(path)
+        os.makedirs(os.path.join(root, parent), exist_ok=True)
+        while parent not in made:
+            made.add(parent)
+            parent = os.path.dirname(parent)
     last = os.path.join(root, rel)
     if os.path.isdir(last) and not os.path.islink(last):
         shutil.rmtree(last)

@@ -20,6 +20,8 @@ from ..gruntlib.jobdir import JobDir
 
 log = logging.getLogger("grund")
 PUSH_TRIES = 10
+# what git commit prints (LC_ALL=C) when nothing is staged
+NOTHING_STAGED = (b"nothing to commit", b"nothing added to commit", b"no changes added to commit")
 
 
 def grund_env(server: str) -> "dict[str, str]":
@@ -44,17 +46,21 @@ class WorkCopy:
         self.git("fetch", "-q", "--no-recurse-submodules", "origin")
 
     def tip(self) -> str:
-        """The fetched tip of the bare repo's branch."""
-        return G.out("rev-parse", f"origin/{P.BRANCH}", cwd=self.path)
+        """The fetched tip of the bare repo's branch (its ref file, else git)."""
+        return (G.loose_ref(self.path, f"refs/remotes/origin/{P.BRANCH}")
+                or G.out("rev-parse", f"origin/{P.BRANCH}", cwd=self.path))
 
     def head(self) -> str:
-        return G.out("rev-parse", "HEAD", cwd=self.path)
+        return G.loose_ref(self.path, "HEAD") or G.out("rev-parse", "HEAD", cwd=self.path)
 
     def commit(self, msg: str) -> bool:
-        """Commit what is staged; False when nothing is."""
-        if G.ok("diff", "--cached", "--quiet", cwd=self.path):
-            return False
-        G.commit(msg, cwd=self.path, env=self.env)
+        """Commit what is staged; False when nothing is (git commit says so, exit 1)."""
+        try:
+            G.commit(msg, cwd=self.path, env=self.env)
+        except G.GitError as e:
+            if e.returncode == 1 and any(w in e.stdout for w in NOTHING_STAGED):
+                return False
+            raise
         return True
 
     def commit_job(self, job: JobDir, msg: str) -> None:
@@ -129,6 +135,9 @@ class WorkCopy:
     def push(self) -> bool:
         """Push what grund committed; True when it raced a client's push, whose
         commits are then merged (and not yet looked at by grund)."""
+        head = G.loose_ref(self.path, "HEAD")
+        if head is not None and head == G.loose_ref(self.path, f"refs/remotes/origin/{P.BRANCH}"):
+            return False   # (read from the ref files: no git process)
         if G.out("rev-list", "--count", f"origin/{P.BRANCH}..HEAD", cwd=self.path) == "0":
             return False
         raced = False
@@ -165,6 +174,7 @@ def worktree_blob(wc: str, rel: str, mode: str) -> "str | None":
 
 def walk_files(top: str):
     """(relative path, stat) of every file below top, symlinks not followed."""
+    cut = len(os.path.join(top, ""))
     for d, dirs, files in os.walk(top):
         dirs[:] = sorted(x for x in dirs if x != ".git")
         for f in sorted(files):
@@ -174,7 +184,7 @@ def walk_files(top: str):
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode):
-                yield os.path.relpath(p, top), st
+                yield p[cut:], st
 
 
 def write_list(job: JobDir) -> None:
