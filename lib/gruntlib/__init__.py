@@ -6,4 +6,4 @@ nothing outside this package, and nothing outside the standard library.
 """
 
 # every module of the package, for runtime.install (a zipapp cannot be listed)
-MODULES = ("protocol", "states", "jobdir", "settings", "script", "local", "slurm", "runner")
+MODULES = ("protocol", "states", "jobdir", "retry", "settings", "script", "local", "slurm", "runner")

@@ -50,6 +50,13 @@ UNTRACKED = "job.untracked"
 PARENT = "job.parent"           # the job a resubmitted job was made from
 INTERRUPTED = "job.interrupted"  # commands grund gave up on: "<timestamp> <cmd>" lines
 UNCONFIRMED = "job.unconfirmed"  # grunter.py submit exited 0 but left no sign; its output
+RETRY = "job.retry"             # runner: the retry policy and this attempt's resources (JSON)
+ATTEMPT = "job.attempt"         # grund: the attempt now running, its number and resources (JSON)
+ATTEMPTS = "job.attempts"       # grund: one JSON line per ended attempt of a retried job
+AFTER = "job.after"             # client: <jobid>:<ok|any|notok>, hold the job until then
+# an attempt's own files: grund renames them job.try<N>.<name> before the next one
+ATTEMPT_FILES = (SLURMID, PID, STATUS, START, END, EXITCODE, OUT, SBATCH, LOCAL_SCRIPT,
+                 UNCONFIRMED)
 # Any of these says that the job was handed to a scheduler (or that handing
 # it over failed for good, or ended without a sign): its submit never runs again.
 SUBMITTED_SIGNS = (SLURMID, PID, START, ERROR, END, UNCONFIRMED)
@@ -60,6 +67,9 @@ PROJ_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # folder/jobid/proj/grcmd.cmd -- the only paths grund ever acts on
 CMD_PATH_RE = re.compile(
     r"^(active|archive|delete)/([a-z]{3}\d{6})/([A-Za-z0-9][A-Za-z0-9._-]*)/grcmd\.([a-z][a-z0-9_-]*)$")
+# job.after: the job to wait for and how it must end
+AFTER_RE = re.compile(r"^([a-z]{3}\d{6})(?::(ok|any|notok))?$")
+AFTER_KINDS = ("ok", "any", "notok")
 # per-task files of an array job: job.<task>.<name>
 TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
 
@@ -202,6 +212,11 @@ def fifo_path(jobdir: str) -> str:
     The jobs working copy is ``<home>/grunt/srv/<server>/<proj>/jobs``.
     """
     return os.path.join(os.path.dirname(os.path.dirname(JobPath.top_of(jobdir))), FIFO)
+
+
+def attempt_file(attempt: int, name: str) -> str:
+    """``job.try<N>.<rest>``: file ``job.<rest>`` of an earlier attempt N."""
+    return f"job.try{attempt}.{name[len('job.'):]}"
 
 
 def task_file(task: "int | str | None", name: str) -> str:

@@ -13,7 +13,7 @@ from typing import Callable
 from ..errors import GruntError
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
-from . import repos
+from . import followup, repos
 from .cursor import Attempt
 from .grunter import Result
 from .results import copy_results
@@ -51,6 +51,8 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
     elif cmd == "submit" and attempt.resumed and earlier_submit(job) is not None:
         if job.submitted() and job.at_rest():  # it ended already
             copy_results(job, results, [], grunter)
+    elif cmd == "submit" and followup.held(job):
+        followup.release(job, jobs.path, lambda j: grunter(j, "submit"))
     else:
         before = job.submitted() and job.at_rest()
         grunter(job, cmd)

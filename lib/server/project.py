@@ -24,7 +24,7 @@ from ..errors import GruntError
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
 from ..gruntlib.states import FINISHED
-from . import commands, recovery, repos
+from . import commands, followup, recovery, repos
 from .cursor import MAX_TRIES, Attempt, Cursor
 from .grunter import Result, finish_earlier_submit, run_grunter, sweep
 from .results import copy_results
@@ -72,7 +72,7 @@ def unfinished_jobs(wc: str) -> "list[str]":
     out = []
     for where in P.job_dirs(wc, ("active",)):
         job = JobDir(where.under(wc))
-        if not job.has(P.END) and job.state().status not in FINISHED:
+        if (not job.has(P.END) and job.state().status not in FINISHED) or followup.waiting(job):
             out.append(where.rel)
     return out
 
@@ -228,6 +228,7 @@ class ServedProject:
             cur.catch_up(self.jobs.tip())
         self.refresh()
         self.collect_changes()
+        self.follow_up()
         raced = self.jobs.push()
         raced = self.results.push() or raced
         self.beat(pending=0)
@@ -353,6 +354,22 @@ class ServedProject:
             copy_results(job, self.results, [], self.grunter)
             wc.commit_job(job, f"ended {job.jobid}")
             sweep(job)
+
+    def follow_up(self) -> None:
+        """Held jobs whose parent ended, retries (followup.py); one commit per job."""
+        for job in followup.follow_up(self.jobs.path, self.submit_once,
+                                      lambda j: self.grunter(j, "status", quiet=True),
+                                      self.attempt_ended):
+            self.jobs.commit_job(job, f"follow-up {job.jobid}")
+
+    def submit_once(self, job: JobDir) -> None:
+        """Submit a job grund decided to submit (a held one, a retry): exactly once,
+        also when an earlier grund died while its grunter.py submit ran."""
+        if not job.submitted() and self.earlier_submit(job) is None:
+            self.grunter(job, "submit")
+
+    def attempt_ended(self, job: JobDir, record: dict) -> None:
+        """An attempt of a job with a retry policy ended, and grund decided on it."""
 
     # -- what clients see of grund -------------------------------------------
     def set_problem(self, text: str) -> None:
