@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import UsageError
-from .gruntlib import protocol as P, states
+from .gruntlib import protocol as P, retry, states
 from .gruntlib.jobdir import JobDir
 from .gruntlib.states import (CANCELED, DONE, FAILED, FINISHED, OUT_OF_MEMORY,  # noqa: F401
                               PENDING, RUNNING, TIMEOUT, derive_state)
@@ -34,6 +34,10 @@ class Job:
     parent: str = ""
     interrupted: list[str] = field(default_factory=list)  # commands grund gave up on
     unconfirmed: str = ""   # grunter.py submit ended well but left no sign of a job: its output
+    attempt: int = 1        # the attempt now on (grund retries, job.attempt)
+    attempts_max: int = 1   # the attempts its retry rule allows
+    attempts: list[dict] = field(default_factory=list)  # ended attempts (job.attempts)
+    after: str = ""         # held until this job ends: <jobid>:<ok|any|notok>
 
     @property
     def number(self) -> int:
@@ -51,7 +55,16 @@ class Job:
         return {"id": self.id, "server": self.server, "folder": self.folder,
                 "status": self.status, "sched_id": self.sched_id, "submit": self.submit,
                 "start": self.start, "end": self.end, "args": self.args,
-                "message": self.message, "exit_code": self.exit_code}
+                "message": self.message, "exit_code": self.exit_code,
+                # only for jobs that have them: retried, held (--after)
+                **({"attempt": self.attempt, "attempts": self.attempts}
+                   if self.attempt > 1 or self.attempts else {}),
+                **({"after": self.after} if self.after else {})}
+
+    @property
+    def attempt_label(self) -> str:
+        """`` (attempt 2 of 3)`` once grund has retried the job, else ""."""
+        return f" (attempt {self.attempt} of {self.attempts_max})" if self.attempt > 1 else ""
 
 
 def load(top: str, where: P.JobPath) -> Job:
@@ -62,6 +75,7 @@ def load(top: str, where: P.JobPath) -> Job:
     spec = line(texts.get(P.ARRAY))
     st = states.job_state(texts, P.array_tasks(spec) if spec else None)
     args = texts.get(P.ARGS)
+    cur = (retry.records(texts.get(P.ATTEMPT)) or [{}])[0]
     return Job(
         id=where.jobid, proj=where.proj, folder=where.folder, path=path,
         server=line(texts.get(P.SERVER)), message=(texts.get(P.MESSAGE) or "").strip(),
@@ -73,7 +87,9 @@ def load(top: str, where: P.JobPath) -> Job:
                      if ln.strip()],
         unconfirmed=texts.get(P.UNCONFIRMED, ""),
         status=st.status, exit_code=st.exit_code, detail=st.detail, start=st.start, end=st.end,
-        tasks=list(st.tasks))
+        tasks=list(st.tasks), attempt=int(cur.get("attempt") or 1),
+        attempts_max=int(cur.get("max") or 1), attempts=retry.records(texts.get(P.ATTEMPTS)),
+        after=line(texts.get(P.AFTER)))
 
 
 def scan(top: str, folders: tuple[str, ...] = P.FOLDERS) -> list[Job]:

@@ -10,7 +10,7 @@ def test_help(core):
         assert f"\n  {cmd} " in r.out
     assert core.grunt().ok().out == r.out
     r = core.grunt("help", "submit").ok()
-    assert r.out.startswith("usage: grunt submit [args...] -m 'message'\n\n")
+    assert r.out.startswith("usage: grunt submit [--after <jobid>[:ok|any|notok]] [args...] -m 'message'\n\n")
     assert core.grunt("jobs", "--help").ok().out.startswith("usage: grunt jobs ")
     assert core.grunt("help", "results").ok().out.startswith("usage: grunt update ")
     r = core.grunt("help", "frobnicate")

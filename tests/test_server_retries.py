@@ -26,7 +26,7 @@ def test_a_failed_attempt_is_retried_and_every_attempt_recorded(core):
     top = retry_project(core, retry={"FAILED": {"max": 3}})
     jid = core.submit(cwd=top)
     jobs = rounds_until(core, top, lambda js: js[jid]["status"] == "Done", timeout=30)
-    assert jobs[jid]["attempt"] == 2
+    assert jobs[jid]["attempt"] == 2 and len(jobs[jid]["attempts"]) == 1
     job = core.sjob(jid)
     recs = [json.loads(ln) for ln in core.read(os.path.join(job, "job.attempts")).splitlines()]
     assert [(r["attempt"], r["state"], r["exitcode"]) for r in recs] == [(1, "FAILED", 3)]
@@ -43,7 +43,7 @@ def test_a_failed_attempt_is_retried_and_every_attempt_recorded(core):
 def test_retries_stop_at_max(core):
     top = retry_project(core, run_sh="echo no; exit 5\n", retry={"FAILED": {"max": 2}})
     jid = core.submit(cwd=top)
-    rounds_until(core, top, lambda js: js[jid]["status"] == "Failed" and js[jid]["attempt"] == 2,
+    rounds_until(core, top, lambda js: js[jid]["status"] == "Failed" and js[jid].get("attempt") == 2,
                  timeout=30)
     for _ in range(3):
         core.grund("--once", "-q", "--refresh", "0")
@@ -51,3 +51,56 @@ def test_retries_stop_at_max(core):
     recs = core.read(os.path.join(job, "job.attempts")).splitlines()
     assert len(recs) == 2 and json.loads(recs[1])["next"] is None
     assert not os.path.exists(os.path.join(job, "job.try2.out"))
+
+
+CHAIN = 'echo "$1 at $(date +%s.%N)" >> ../../../order.txt; [ "$1" != bad ] || exit 4\n'
+
+
+def test_a_chain_of_three_runs_in_order_and_a_failed_parent_cancels_its_ok_child(core):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=CHAIN + "sleep 0.3\n",
+                       files={"grunter.py": example(runner="local")})
+    a = core.submit("a", cwd=top)
+    b = core.grunt("submit", "--after", a, "b", "-m", "b", cwd=top).ok().out.strip()
+    c = core.grunt("submit", "--after", f"{b}:ok", "c", "-m", "c", cwd=top).ok().out.strip()
+    bad = core.submit("bad", cwd=top)
+    okchild = core.grunt("submit", "--after", bad, "x", "-m", "x", cwd=top).ok().out.strip()
+    notok = core.grunt("submit", "--after", f"{bad}:notok", "y", "-m", "y", cwd=top).ok().out.strip()
+    core.grund()
+    jobs = core.jobs("all", cwd=top)
+    assert jobs[c]["status"] == "Pending" and jobs[c]["after"] == f"{b}:ok"
+    assert "Pending after" in core.grunt("jobs", cwd=top).ok().out
+    jobs = rounds_until(core, top, lambda js: all(
+        js[j]["status"] not in ("Pending", "Running") for j in (a, b, c, okchild, notok)), timeout=30)
+    assert [jobs[j]["status"] for j in (a, b, c)] == ["Done"] * 3
+    order = core.read(os.path.join(core.swc("p"), "order.txt"))
+    firsts = [ln.split()[0] for ln in order.splitlines()]
+    assert firsts.index("a") < firsts.index("b") < firsts.index("c")
+    assert jobs[okchild]["status"] == "Canceled" and "x" not in firsts
+    assert f"parent {bad} ended Failed" in core.grunt("show", okchild, cwd=top).ok().out
+    assert jobs[notok]["status"] == "Done"
+
+
+def test_a_child_of_a_job_that_ended_already_runs(core):
+    core.newproj("p")
+    top = core.project("p", grunter="", files={"grunter.py": example(runner="local")})
+    a = core.submit(cwd=top)
+    rounds_until(core, top, lambda js: js[a]["status"] == "Done", timeout=30)
+    b = core.grunt("submit", "--after", a, "-m", "late", cwd=top).ok().out.strip()
+    assert rounds_until(core, top, lambda js: js[b]["status"] == "Done", timeout=30)
+
+
+def test_a_dependency_on_no_job_or_on_itself_is_refused_with_nothing_pushed(core):
+    core.newproj("p")
+    top = core.project("p", grunter="", files={"grunter.py": example(runner="local")})
+    a = core.submit(cwd=top)
+    tip = core.read(os.path.join(core.bare(), "refs", "heads", "main")) if os.path.exists(
+        os.path.join(core.bare(), "refs", "heads", "main")) else None
+    for word, what in (("99", "no such job"), ("2", "wait for itself"),
+                       (f"{a}:maybe", "ok, any or notok"), ("x y", "not a job id")):
+        r = core.grunt("submit", "--after", word, "-m", "m", cwd=top)
+        assert r.rc != 0 and what in r.err and "Traceback" not in r.err, (word, r)
+        assert len(r.err.strip().splitlines()) == 1
+    assert list(core.jobs("all", cwd=top)) == [a]
+    if tip:
+        assert core.read(os.path.join(core.bare(), "refs", "heads", "main")) == tip

@@ -12,9 +12,11 @@ HELP: dict[str, tuple[str, str]] = {
                 "--user <owner>: read <owner>'s shared project <proj> instead (read-only copy)."),
     "newproj-server": ("newproj-server <proj>",
                        "From an existing project: ask grund on the server to create project <proj>."),
-    "submit": ("submit [args...] -m 'message'",
+    "submit": ("submit [--after <jobid>[:ok|any|notok]] [args...] -m 'message'",
                "Snapshot the project's git-tracked files (plus grunter.py) into a new job,\n"
-               "push it and print the job id.  -m 'message' must come last."),
+               "push it and print the job id.  -m 'message' must come last.\n"
+               "--after: grund holds the job until <jobid> has ended (ok: Done, the default;\n"
+               "notok: not Done; any), then submits it, or cancels it saying why."),
     "jobs": ("jobs [active|done|archive|delete|all] [--json] [--tree] [--user <owner>]",
              "List jobs: id, server, scheduler id, status, submit, start, end, args, message.\n"
              "Default: active.  done: finished active jobs.  --json: machine-readable.\n"
@@ -30,8 +32,9 @@ HELP: dict[str, tuple[str, str]] = {
              "Fetch the jobs and results repositories from the server.\n"
              "--user <owner>: another user's shared project, into a read-only copy,\n"
              "linked as gresults/<owner>/<jobid>."),
-    "out": ("out [-f] <jobid..> [--user <owner>]",
+    "out": ("out [-f] [--attempt N] <jobid..> [--user <owner>]",
             "Print the jobs' output (job.out, and job.error when submission failed).\n"
+            "--attempt N: the output of attempt N of a job grund retried (default: the latest).\n"
             "-f: follow one job's output on the server until the job ends."),
     "wait": ("wait [jobid..]",
              "Wait until the jobs (default: the unfinished active ones) have finished;\n"

@@ -68,6 +68,8 @@ def show(a: Namespace) -> int:
         state = j.status + (f" (exit {j.exit_code})" if j.exit_code is not None else "")
         if j.detail and not j.finished:
             state += f", scheduler: {j.detail}"
+        elif j.status == J.CANCELED and " " in j.detail:
+            state += f": {j.detail.split(' ', 1)[1]}"   # the reason grund canceled it
         msg = j.message.splitlines() or [""]
         rows = [("job", f"{j.id} ({j.folder})"), ("message", msg[0]),
                 *(("", ln) for ln in msg[1:]),
@@ -76,6 +78,9 @@ def show(a: Namespace) -> int:
                 ("submit", j.submit or "-"), ("start", j.start or "-"), ("end", j.end or "-")]
         if j.parent:
             rows.append(("resubmit of", j.parent))
+        if j.after:
+            rows.append(("after", j.after))
+        rows += _attempt_rows(j)
         if j.unconfirmed and j.status == J.PENDING:
             rows += [("submit", ln) if i == 0 else ("", ln)
                      for i, ln in enumerate(j.unconfirmed.rstrip("\n").splitlines())]
@@ -84,6 +89,22 @@ def show(a: Namespace) -> int:
         for k, v in rows:
             say(f"{k:<{width}}  {v}".rstrip())
     return 0
+
+
+def _attempt_rows(j: J.Job) -> "list[tuple[str, str]]":
+    """One row per attempt of a retried job: its end, resources and what grund did."""
+    rows = []
+    for rec in j.attempts:
+        res = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("resources") or {}).items()) if v)
+        code = f" (exit {rec['exitcode']})" if rec.get("exitcode") is not None else ""
+        then = "retried" if rec.get("next") else "not retried"
+        rows.append((f"attempt {rec.get('attempt')}",
+                     f"{rec.get('state', '?')}{code} at {rec.get('end') or '?'}"
+                     f"{'; ' + res if res else ''}; {then}: {rec.get('why', '')}"
+                     f"; output: grunt out {j.id} --attempt {rec.get('attempt')}"))
+    if j.attempt > 1:
+        rows.append((f"attempt {j.attempt}", f"{j.status} (the latest; of {j.attempts_max} at most)"))
+    return rows
 
 
 def log(a: Namespace) -> int:

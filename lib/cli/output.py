@@ -36,6 +36,7 @@ def _each_job(a: Namespace, page: bool = False, headers: bool = True):
 
 def out_args(p: Parser) -> None:
     p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("--attempt", type=int, default=None)
     p.add_argument("jobs", nargs="*")
     p.add_argument("--user", type=user)
 
@@ -48,6 +49,13 @@ def out(a: Namespace) -> int:
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
         outs = [(None, P.OUT)] + [(t.index, f"job.{t.index}.out") for t in j.tasks]
+        if a.attempt is not None and a.attempt != j.attempt:
+            if not 1 <= a.attempt < j.attempt:
+                raise UsageError(f"{j.id} has no attempt {a.attempt} (it is at attempt {j.attempt})")
+            err, outs = "", [(None, P.attempt_file(a.attempt, P.OUT))]
+        elif j.attempt > 1 and not a.attempt:
+            print(f"(attempt {j.attempt} of {j.attempts_max}; earlier ones: grunt out {j.id} "
+                  f"--attempt N)", file=sys.stderr, flush=True)
         shown = False
         for idx, name in outs:
             text = P.read_text(os.path.join(j.path, name))

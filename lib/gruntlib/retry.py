@@ -12,6 +12,7 @@ and for ``time``/``memory``/``cpus`` a factor (``"2x"``) or an absolute value
 partition's limit).  ``decide`` is the one place that says whether an ended
 attempt is run again: pure, for a job now and for each task of a sweep later.
 """
+import json
 import re
 from typing import NamedTuple
 
@@ -34,6 +35,19 @@ class Decision(NamedTuple):
     resources: "dict | None"   # the next attempt's time/memory/cpus (None: no retry)
     why: str                   # one line for the record and the user
     max: int                   # the attempts the rule allows in all (1: no rule)
+
+
+def records(text: "str | None") -> "list[dict]":
+    """The JSON objects of a file of one a line (job.attempts, job.attempt); bad lines skipped."""
+    out = []
+    for line in (text or "").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
 
 
 # -- values --------------------------------------------------------------------

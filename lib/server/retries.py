@@ -38,15 +38,7 @@ def _json(job: JobDir, name: str) -> "dict | None":
 
 def history(job: JobDir) -> "list[dict]":
     """The ended attempts, as job.attempts records them (one JSON line each)."""
-    out = []
-    for line in (job.read(P.ATTEMPTS) or "").splitlines():
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
+    return retry.records(job.read(P.ATTEMPTS))
 
 
 def current(job: JobDir) -> dict:
