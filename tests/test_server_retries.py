@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from test_slurm import example, rounds_until
 
@@ -104,3 +105,44 @@ def test_a_dependency_on_no_job_or_on_itself_is_refused_with_nothing_pushed(core
     assert list(core.jobs("all", cwd=top)) == [a]
     if tip:
         assert core.read(os.path.join(core.bare(), "refs", "heads", "main")) == tip
+
+
+HOOK = '#!/bin/sh\necho "$1 $2 $3 $4 attempt=$GRUNT_ATTEMPT retried=$GRUNT_RETRIED" >> "$HOME/hook.txt"\n'
+
+
+def install_hook(core, text, when=None):
+    path = os.path.join(core.srv, "grunt", "srv", "blanca", "hooks", "job-end")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    core.write(path, text)
+    os.chmod(path, 0o755)
+    if when:
+        core.write(path + ".when", when + "\n")
+    return path
+
+
+def test_the_end_hook_is_told_of_every_end_and_a_hanging_one_does_not_stop_grund(core, caplog):
+    top = retry_project(core, retry={"FAILED": {"max": 2}})
+    install_hook(core, HOOK)
+    jid = core.submit(cwd=top)
+    rounds_until(core, top, lambda js: js[jid]["status"] == "Done", timeout=30)
+    core.grund("--once", "-q", "--refresh", "0")
+    lines = core.read(os.path.join(core.srv, "hook.txt")).splitlines()
+    assert lines == [f"{jid} Failed p why attempt=1 retried=1", f"{jid} Done p why attempt=2 retried=0"]
+
+    # final only, and a hook that hangs: killed after --hook-timeout, grund goes on
+    install_hook(core, HOOK + "sleep 60\n", when="final")
+    failing = core.submit("x", cwd=top)
+    t0 = time.monotonic()
+    while core.jobs(cwd=top)[failing]["status"] != "Done":
+        core.grund("--once", "-q", "--refresh", "0", "--hook-timeout", "1")
+        assert time.monotonic() - t0 < 20
+        time.sleep(0.2)
+    core.grund("--once", "-q", "--refresh", "0", "--hook-timeout", "1")
+    lines = core.read(os.path.join(core.srv, "hook.txt")).splitlines()
+    assert lines[2:] == [f"{failing} Done p why attempt=2 retried=0"]
+    assert "did not end within 1 s and was killed" in caplog.text
+
+    install_hook(core, "#!/bin/sh\nexit 7\n", when="every")
+    bad = core.submit("y", cwd=top)
+    rounds_until(core, top, lambda js: js[bad]["status"] == "Done", timeout=30)
+    assert "failed (exit 7" in caplog.text

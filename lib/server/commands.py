@@ -25,7 +25,8 @@ Grunter = Callable[[JobDir, str], Result]
 
 
 def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter: Grunter,
-        earlier_submit: "Callable[[JobDir], object]") -> None:
+        earlier_submit: "Callable[[JobDir], object]",
+        ended: "Callable[[JobDir, dict], None]" = lambda j, r: None) -> None:
     """Carry out the command file ``path`` (relative to the jobs working copy)."""
     where, cmd = P.parse_command(path)
     job = JobDir(where.under(jobs.path))
@@ -52,7 +53,7 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
         if job.submitted() and job.at_rest():  # it ended already
             copy_results(job, results, [], grunter)
     elif cmd == "submit" and followup.held(job):
-        followup.release(job, jobs.path, lambda j: grunter(j, "submit"))
+        followup.release(job, jobs.path, lambda j: grunter(j, "submit"), ended)
     else:
         before = job.submitted() and job.at_rest()
         grunter(job, cmd)

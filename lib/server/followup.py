@@ -50,7 +50,8 @@ def verdict(job: JobDir, top: str) -> str:
     return f"its parent {pid} ended {st} (it was to run after {pid}:{kind})"
 
 
-def release(job: JobDir, top: str, submit_once: "Callable[[JobDir], object]") -> bool:
+def release(job: JobDir, top: str, submit_once: "Callable[[JobDir], object]",
+            ended: "Callable[[JobDir, dict], None]") -> bool:
     """Submit or cancel a held job whose parent has ended; True when it changed."""
     v = verdict(job, top)
     if v == WAIT:
@@ -71,6 +72,7 @@ def release(job: JobDir, top: str, submit_once: "Callable[[JobDir], object]") ->
     job.log(f"canceled: {v}")
     job.write(P.CANCELED, P.now_ts())
     job.write(P.STATUS, f"CANCELLED {v}")
+    ended(job, {"status": "Canceled", "exitcode": None})
     return True
 
 
@@ -90,7 +92,7 @@ def follow_up(top: str, submit_once: "Callable[[JobDir], object]",
             continue
         did = False
         if held(job):
-            did = release(job, top, submit_once)
+            did = release(job, top, submit_once, ended)
         if job.has(P.RETRY) and retries.is_open(job):
             did = retries.advance(job, status, submit_once, ended) or did
         if did:

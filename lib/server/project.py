@@ -27,6 +27,7 @@ from ..gruntlib.states import FINISHED
 from . import commands, followup, recovery, repos
 from .cursor import MAX_TRIES, Attempt, Cursor
 from .grunter import Result, finish_earlier_submit, run_grunter, sweep
+from .hooks import EndHooks
 from .results import copy_results
 from .workcopy import WorkCopy
 
@@ -45,6 +46,7 @@ class Settings(NamedTuple):
     runtime: str            # where gruntlib is installed
     grunter_timeout: float  # seconds a grunter.py call may take
     refresh_every: float    # seconds between status checks of unfinished jobs
+    hooks: "EndHooks | None" = None   # the user's end hook (hooks.py)
 
 
 def no_room(e: BaseException) -> str:
@@ -242,7 +244,7 @@ class ServedProject:
                 self.give_up(path, attempt)
             else:
                 commands.run(path, attempt, self.jobs, self.results, self.grunter,
-                             self.earlier_submit)
+                             self.earlier_submit, self.attempt_ended)
         except (GruntError, OSError) as e:
             room = bool(no_room(e))  # not the command's fault: it waits for room
             self.room_failed = [commit, path] if room else None
@@ -353,6 +355,9 @@ class ServedProject:
                 self.grunter(job, "status")
             copy_results(job, self.results, [], self.grunter)
             wc.commit_job(job, f"ended {job.jobid}")
+            if not job.has(P.RETRY):   # with a policy: told once grund has decided
+                st = job.state()
+                self.attempt_ended(job, {"status": st.status, "exitcode": st.exit_code})
             sweep(job)
 
     def follow_up(self) -> None:
@@ -369,7 +374,10 @@ class ServedProject:
             self.grunter(job, "submit")
 
     def attempt_ended(self, job: JobDir, record: dict) -> None:
-        """An attempt of a job with a retry policy ended, and grund decided on it."""
+        """An attempt of a job ended (with a retry policy: grund decided on it)."""
+        if self.settings.hooks is not None:
+            self.settings.hooks.ended(job, record.get("status", ""), record.get("exitcode"),
+                                      int(record.get("attempt", 1)), bool(record.get("next")))
 
     # -- what clients see of grund -------------------------------------------
     def set_problem(self, text: str) -> None:
