@@ -164,9 +164,11 @@ def test_on_slurm_a_timeout_is_retried_with_twice_the_limit_and_held_jobs_follow
     late = core.grunt("submit", "--after", a, "late", "-m", "late", cwd=top).ok().out.strip()
     jobs = rounds(lambda js: js[slow]["status"] == "Done" and js[late]["status"] == "Done", 200)
     assert jobs[slow]["attempt"] == 2
-    (first,) = jobs[slow]["attempts"]
+    first, second = jobs[slow]["attempts"]   # every attempt that ended is recorded
     assert first["state"] == "TIMEOUT" and first["resources"]["time"] == "1"
     assert first["next"]["time"] == "00:02:00"
+    assert (second["state"], second["next"], second["resources"]["time"]) == (
+        "COMPLETED", None, "00:02:00")
     job = core.sjob(slow)
     assert "#SBATCH --time=00:02:00" in core.read(os.path.join(job, "job.sbatch"))
     assert core.read(os.path.join(job, "job.try1.status")).startswith("TIMEOUT")

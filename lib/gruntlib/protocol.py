@@ -76,7 +76,7 @@ TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
 # The state files grund, grunt and the runners keep in a working copy's .git
 # directory (never committed).  Server jobs copy: CURSOR, SEEN, REFRESHED,
 # RUNNING (a directory of per-job locks), CHANGED_MARKER, SQUEUE_CACHE.
-# Client jobs copy: BUILDING, JOBS_CACHE, UNSETTLED.
+# Client jobs copy: BUILDING, JOBS_CACHE, UNSETTLED, DIGEST.
 CURSOR = "grund-cursor"          # grund's position in the history (server/cursor.py)
 SEEN = "grund-seen"              # what grund's last round left, to skip unchanged projects
 REFRESHED = "grund-refreshed"    # touched when the unfinished jobs were last asked about
@@ -88,8 +88,9 @@ SQUEUE_CACHE = "grunt-squeue"    # the Slurm runner's squeue snapshot of this ro
 BUILDING = "grunt-building"
 JOBS_CACHE = "grunt-jobs-cache"  # parsed jobs, by job directory tree (client/jobcache.py)
 UNSETTLED = "grunt-unsettled"    # pushes whose answer was lost (client/unsettled.py)
+DIGEST = "grunt-digest"          # the job states the user's last command saw (client/digest.py)
 STATE_FILES = (CURSOR, SEEN, REFRESHED, RUNNING, CHANGED_MARKER, SQUEUE_CACHE, BUILDING,
-               JOBS_CACHE, UNSETTLED)
+               JOBS_CACHE, UNSETTLED, DIGEST)
 
 # Outside any repository: grund's wake-up FIFO, in <home>/grunt/srv/<server>/.
 FIFO = "grund.fifo"
