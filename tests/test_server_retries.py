@@ -168,7 +168,8 @@ def _once(fn):
     return wrapper
 
 
-@pytest.mark.parametrize("point", ["decided", "half-archived", "archived", "submitted"])
+@pytest.mark.parametrize("point", ["first submit", "decided", "half-archived", "archived",
+                                   "submitted"])
 def test_a_kill_between_deciding_and_submitting_gives_exactly_one_retry(core, monkeypatch, point):
     from lib.server import grunter, project, retries
     top = retry_project(core, run_sh=COUNTED, retry={"FAILED": {"max": 3}})
@@ -182,11 +183,11 @@ def test_a_kill_between_deciding_and_submitting_gives_exactly_one_retry(core, mo
     elif point == "archived":
         monkeypatch.setattr(project.ServedProject, "submit_once",
                             _once(project.ServedProject.submit_once))
-    else:
-        real = grunter._handled
+    else:   # grund dies once grunter.py submit has run: of attempt 1 (its record stays
+        real = grunter._handled      # behind), or of the retry
 
         def handled(call, *a):
-            if call.cmd == "submit" and call.job.has("job.attempt"):
+            if call.cmd == "submit" and call.job.has("job.attempt") == (point == "submitted"):
                 raise Killed("after grunter.py submit ran")
             return real(call, *a)
         monkeypatch.setattr(grunter, "_handled", handled)

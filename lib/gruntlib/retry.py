@@ -50,6 +50,15 @@ def records(text: "str | None") -> "list[dict]":
     return out
 
 
+def attempt_of(text: "str | None") -> int:
+    """The attempt number job.attempt names (1 when there is none)."""
+    found = records(text)
+    try:
+        return int(found[0].get("attempt", 1)) if found else 1
+    except (TypeError, ValueError):
+        return 1
+
+
 # -- values --------------------------------------------------------------------
 def time_seconds(text: str) -> int:
     """Slurm's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S."""

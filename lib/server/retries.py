@@ -44,7 +44,7 @@ def history(job: JobDir) -> "list[dict]":
 def current(job: JobDir) -> dict:
     """The attempt now on: {"attempt": N, "max": M, "resources": {...}}."""
     rec = _json(job, P.ATTEMPT) or {}
-    rec.setdefault("attempt", 1)
+    rec["attempt"] = retry.attempt_of(job.read(P.ATTEMPT))
     return rec
 
 
