@@ -161,8 +161,10 @@ def finish_earlier_submit(job: JobDir, timeout: float) -> "Result | None":
     rec = call.record()
     if rec is None:
         return None
-    if rec.get("attempt", 1) != retry.attempt_of(job.read(P.ATTEMPT)) and not call.running():
-        call.forget()   # an earlier attempt's submit, handled then: this one never started
+    if rec.get("attempt", 1) != retry.attempt_of(job.read(P.ATTEMPT)):
+        # an earlier attempt's submit (it ended with that attempt; the job's lock
+        # may be held by another call of it now): this attempt's never started
+        call.forget()
         return None
     limit = float(rec.get("timeout", timeout))
     deadline = float(rec.get("started", 0)) + limit
