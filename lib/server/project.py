@@ -29,7 +29,7 @@ from .cursor import MAX_TRIES, Attempt, Cursor
 from .grunter import Result, finish_earlier_submit, run_grunter, sweep
 from .hooks import EndHooks
 from .results import copy_results
-from .workcopy import WorkCopy
+from .workcopy import WorkCopy, write_list
 
 log = logging.getLogger("grund")
 
@@ -345,7 +345,9 @@ class ServedProject:
         ended = sorted({os.path.dirname(p) for p in staged
                         if os.path.basename(p).endswith(".end")
                         and (os.path.basename(p) == P.END or P.TASK_FILE_RE.match(os.path.basename(p)))})
-        wc.commit("job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
+        # the results of the jobs that ended are copied before their end is
+        # committed: a grund killed in between finds the end staged again, and copies again
+        done = []
         for rel in ended:
             job = JobDir(os.path.join(wc.path, rel))
             if not job.at_rest():
@@ -354,7 +356,11 @@ class ServedProject:
             if job.has(P.SLURMID):
                 self.grunter(job, "status")
             copy_results(job, self.results, [], self.grunter)
-            wc.commit_job(job, f"ended {job.jobid}")
+            write_list(job)
+            done.append(job)
+        wc.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*")
+        wc.commit("job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
+        for job in done:
             if not job.has(P.RETRY):   # with a policy: told once grund has decided
                 st = job.state()
                 self.attempt_ended(job, {"status": st.status, "exitcode": st.exit_code})
