@@ -38,6 +38,7 @@ class Job:
     attempts_max: int = 1   # the attempts its retry rule allows
     attempts: list[dict] = field(default_factory=list)  # ended attempts (job.attempts)
     after: str = ""         # held until this job ends: <jobid>:<ok|any|notok>
+    deciding: bool = False  # ended, and grund has yet to decide on a retry (job.retry)
 
     @property
     def number(self) -> int:
@@ -49,7 +50,8 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        """Its state can no longer change (an attempt that may be retried can)."""
+        return self.status in FINISHED and not self.deciding
 
     def as_json(self) -> dict:
         return {"id": self.id, "server": self.server, "folder": self.folder,
@@ -76,6 +78,9 @@ def load(top: str, where: P.JobPath) -> Job:
     st = states.job_state(texts, P.array_tasks(spec) if spec else None)
     args = texts.get(P.ARGS)
     cur = (retry.records(texts.get(P.ATTEMPT)) or [{}])[0]
+    attempts = retry.records(texts.get(P.ATTEMPTS))
+    deciding = (P.RETRY in texts and not spec and st.status in (FAILED, TIMEOUT, OUT_OF_MEMORY)
+                and P.ERROR not in texts and len(attempts) < int(cur.get("attempt") or 1))
     return Job(
         id=where.jobid, proj=where.proj, folder=where.folder, path=path,
         server=line(texts.get(P.SERVER)), message=(texts.get(P.MESSAGE) or "").strip(),
@@ -88,7 +93,7 @@ def load(top: str, where: P.JobPath) -> Job:
         unconfirmed=texts.get(P.UNCONFIRMED, ""),
         status=st.status, exit_code=st.exit_code, detail=st.detail, start=st.start, end=st.end,
         tasks=list(st.tasks), attempt=int(cur.get("attempt") or 1),
-        attempts_max=int(cur.get("max") or 1), attempts=retry.records(texts.get(P.ATTEMPTS)),
+        attempts_max=int(cur.get("max") or 1), attempts=attempts, deciding=deciding,
         after=line(texts.get(P.AFTER)))
 
 

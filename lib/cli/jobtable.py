@@ -47,7 +47,7 @@ def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str
     rows = []
     for j, depth in lineage(jobs) if tree else [(j, 0) for j in jobs]:
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
-        state += j.attempt_label
+        state += j.attempt_label + (" (deciding on a retry)" if j.deciding else "")
         if j.status == PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
         if j.status == PENDING and j.unconfirmed:
