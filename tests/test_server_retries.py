@@ -208,3 +208,16 @@ def test_a_kill_between_deciding_and_submitting_gives_exactly_one_retry(core, mo
         (1, "FAILED", True), (2, "COMPLETED", False)]
     assert core.read(os.path.join(job, "job.try1.out")) == "first\n"
     assert core.read(os.path.join(job, "job.out")) == "second try\n"
+
+
+def test_a_child_waits_for_its_parents_retries(core):
+    top = retry_project(core, run_sh=FLAKY + 'echo "$1" >> ../../../order.txt\n',
+                        retry={"FAILED": {"max": 2}})
+    parent = core.submit("parent", cwd=top)
+    child = core.grunt("submit", "--after", parent, "child", "-m", "c", cwd=top).ok().out.strip()
+    jobs = rounds_until(core, top, lambda js: js[child]["status"] in ("Done", "Canceled"),
+                        timeout=30)
+    assert jobs[parent]["status"] == "Done" and jobs[parent]["attempt"] == 2
+    assert jobs[child]["status"] == "Done"   # not canceled when attempt 1 of its parent failed
+    order = core.read(os.path.join(core.swc("p"), "order.txt")).split()
+    assert order.index("child") > order.index("parent")
