@@ -92,18 +92,18 @@ def show(a: Namespace) -> int:
 
 
 def _attempt_rows(j: J.Job) -> "list[tuple[str, str]]":
-    """One row per attempt of a retried job: its end, resources and what grund did."""
+    """One row per attempt of a job with a retry policy: its end, resources, what grund did."""
     rows = []
     for rec in j.attempts:
+        n = rec.get("attempt")
         res = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("resources") or {}).items()) if v)
         code = f" (exit {rec['exitcode']})" if rec.get("exitcode") is not None else ""
         then = "retried" if rec.get("next") else "not retried"
-        rows.append((f"attempt {rec.get('attempt')}",
-                     f"{rec.get('state', '?')}{code} at {rec.get('end') or '?'}"
-                     f"{'; ' + res if res else ''}; {then}: {rec.get('why', '')}"
-                     f"; output: grunt out {j.id} --attempt {rec.get('attempt')}"))
-    if j.attempt > 1:
-        rows.append((f"attempt {j.attempt}", f"{j.status} (the latest; of {j.attempts_max} at most)"))
+        where = "the latest" if n == j.attempt else f"output: grunt out {j.id} --attempt {n}"
+        rows.append((f"attempt {n}", f"{rec.get('state', '?')}{code} at {rec.get('end') or '?'}"
+                     f"{'; ' + res if res else ''}; {then} ({rec.get('why', '')}); {where}"))
+    if j.attempt > 1 and len(j.attempts) < j.attempt:
+        rows.append((f"attempt {j.attempt}", f"{j.status}, of {j.attempts_max} at most; the latest"))
     return rows
 
 

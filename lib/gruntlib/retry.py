@@ -169,7 +169,8 @@ def decide(policy: dict, history: "list[dict]", state: str, resources: dict) -> 
     ``resources``: this attempt's time/memory/cpus.  Pure."""
     rule = policy.get(state)
     if not rule:
-        return Decision(None, f"{state}: no retry rule", 1)
+        return Decision(None, state if state == "COMPLETED" else f"{state}: no retry rule for it",
+                        1)
     attempt = len(history) + 1
     if attempt >= rule["max"]:
         return Decision(None, f"{state}: attempt {attempt} of {rule['max']}, no more retries",
