@@ -221,3 +221,12 @@ def test_a_child_waits_for_its_parents_retries(core):
     assert jobs[child]["status"] == "Done"   # not canceled when attempt 1 of its parent failed
     order = core.read(os.path.join(core.swc("p"), "order.txt")).split()
     assert order.index("child") > order.index("parent")
+
+
+def test_the_end_hook_hears_of_a_job_that_ended_while_it_was_submitted(core):
+    core.newproj("p")
+    top = core.project("p")   # the test grunter runs the job within its submit
+    install_hook(core, HOOK, when="final")
+    jid = core.submit(cwd=top)
+    core.grund()
+    assert core.read(os.path.join(core.srv, "hook.txt")) == f"{jid} Done p why attempt=1 retried=0\n"

@@ -59,6 +59,9 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
         grunter(job, cmd)
         if not before and job.submitted() and job.at_rest():
             copy_results(job, results, [], grunter)  # it ended already
+            if cmd == "submit" and not job.has(P.RETRY):   # (with a policy: once decided)
+                st = job.state()
+                ended(job, {"status": st.status, "exitcode": st.exit_code})
     jobs.commit_job(job, f"{cmd} {where.jobid}")
 
 
