@@ -230,3 +230,35 @@ def test_the_end_hook_hears_of_a_job_that_ended_while_it_was_submitted(core):
     jid = core.submit(cwd=top)
     core.grund()
     assert core.read(os.path.join(core.srv, "hook.txt")) == f"{jid} Done p why attempt=1 retried=0\n"
+
+
+
+def test_phases_from_the_files_alone(tmp_path):
+    """What grund does next is read from the job's files (a restarted grund goes on)."""
+    from lib.gruntlib.jobdir import JobDir
+    from lib.server import retries as R
+    d = tmp_path / "active" / "ali000001" / "p"
+    d.mkdir(parents=True)
+    job = JobDir(str(d))
+
+    def files(**kw):
+        for name, text in kw.items():
+            (d / ("job." + name.replace("_", "."))).write_text(text + "\n")
+
+    assert R.phase(job) == R.NONE
+    files(retry='{"policy": {"FAILED": {"max": 2}}, "resources": {}}')
+    assert R.phase(job) == R.RUNNING                  # not submitted yet: attempt 1
+    files(pid="1", start="t", end="t", exitcode="3", status="RUNNING")
+    assert R.phase(job) == R.ENDING                   # ended, the runner has not said how
+    files(status="FAILED")
+    assert R.phase(job) == R.ENDED
+    files(attempts='{"attempt": 1, "next": null}')
+    assert R.phase(job) == R.CLOSED                    # decided: no retry
+    files(attempts='{"attempt": 1, "next": {"time": "2"}}')
+    assert R.phase(job) == R.RETRYING
+    for name in ("pid", "start", "end", "exitcode", "status"):
+        (d / f"job.{name}").unlink()
+    files(attempt='{"attempt": 2, "max": 2, "resources": {"time": "2"}}')
+    assert R.phase(job) == R.TO_SUBMIT
+    files(canceled="t", status="CANCELLED")            # Slurm's cancel of an unsubmitted job
+    assert R.phase(job) == R.CLOSED                    # never submitted after a cancel

@@ -59,10 +59,10 @@ def phase(job: JobDir) -> str:
     n, hist = current(job)["attempt"], history(job)
     if len(hist) >= n:
         return RETRYING if hist[n - 1].get("next") else CLOSED
+    if job.has(P.ERROR) or job.has(P.CANCELED):
+        return CLOSED   # canceled (also while a retry waited to be submitted), or refused
     if not job.submitted():
         return TO_SUBMIT if n > 1 else RUNNING
-    if job.has(P.ERROR) or job.has(P.CANCELED):
-        return CLOSED
     if not job.at_rest():
         return RUNNING
     return ENDED if _word(job) in FINAL else ENDING
