@@ -91,7 +91,8 @@ class Client:
             "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
             "[init]\n\tdefaultBranch = main\n")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_"))}
-        self.env.update(HOME=str(self.home), GRUNT_SSH=sshd.ssh_command)
+        # GRUNT_DIGEST=0: these tests compare stderr (the digest line: test_client_digest.py)
+        self.env.update(HOME=str(self.home), GRUNT_SSH=sshd.ssh_command, GRUNT_DIGEST="0")
 
     def checkout(self, proj: str) -> "Checkout":
         """A git checkout named proj holding grunter.py and run.sh."""
