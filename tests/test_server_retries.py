@@ -262,3 +262,16 @@ def test_phases_from_the_files_alone(tmp_path):
     assert R.phase(job) == R.TO_SUBMIT
     files(canceled="t", status="CANCELLED")            # Slurm's cancel of an unsubmitted job
     assert R.phase(job) == R.CLOSED                    # never submitted after a cancel
+
+
+def test_a_job_after_a_whole_array_runs_once_every_task_has_ended(core):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh='echo "$1 ${SLURM_ARRAY_TASK_ID:-}" >> ../../../order.txt\n',
+                       files={"grunter.py": example(runner="local", array="0-2")})
+    arr = core.submit("task", cwd=top)
+    core.write(os.path.join(top, "grunter.py"), example(runner="local"))
+    after = core.grunt("submit", f"--after={arr}:any", "after", "-m", "m", cwd=top).ok().out.strip()
+    jobs = rounds_until(core, top, lambda js: js[after]["status"] == "Done", timeout=30)
+    assert jobs[arr]["status"] == "Done"
+    order = core.read(os.path.join(core.swc("p"), "order.txt")).splitlines()
+    assert order == ["task 0", "task 1", "task 2", "after "]
