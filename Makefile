@@ -1,13 +1,24 @@
-# grunt: make demo | make test | make check | make bench | make dist | make install [PREFIX=~/bin] [DESTDIR=]
+# grunt: make demo | make test | make check | make bench | make dist | make install [PREFIX=~] [BINDIR=] [DESTDIR=]
 PYTHON ?= python3
 PYTEST = $(PYTHON) -m pytest -q -p no:cacheprovider
 # the other interpreters the version claims are checked on (pyenv's; the CI image has them)
 PYENV_ROOT ?= $(or $(shell pyenv root 2>/dev/null),$(HOME)/.pyenv)
 PY38 ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.8.*/bin/python3)))
 PY313 ?= $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3)))
-PREFIX ?= $(HOME)/bin
-# where bash-completion looks for a user's completions (loaded on first use of grunt)
+# GNU's names: the programs go to $(BINDIR), by default $(PREFIX)/bin, which is ~/bin
+# (PREFIX=/usr/local puts them in /usr/local/bin)
+PREFIX ?= $(HOME)
+BINDIR ?= $(PREFIX)/bin
+# where the completions go: for a user, where bash-completion looks (loaded on first
+# use of grunt) and a zsh site-functions folder to add to $$fpath; for a system-wide
+# PREFIX, the folders below it that bash-completion and zsh read
+ifeq ($(PREFIX),$(HOME))
 BASHCOMPDIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/bash-completion/completions
+ZSHCOMPDIR ?= $(or $(XDG_DATA_HOME),$(HOME)/.local/share)/zsh/site-functions
+else
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+endif
 DESTDIR ?=
 
 .PHONY: test deps demo bench chaos dist install check clean
@@ -54,14 +65,16 @@ dist:
 	  $(PYTHON) -m compileall -q -b dist/build/$$t/lib dist/build/$$t/__main__.py && \
 	  $(PYTHON) -m zipapp dist/build/$$t -o dist/$$t -p '/usr/bin/env python3' || exit 1; \
 	done
-	@cp grunt.bash-completion dist/ && rm -rf dist/build && ls -l dist
+	@cp grunt.bash-completion grunt.zsh-completion dist/ && rm -rf dist/build && ls -l dist
 
-## grunt and grund into $(DESTDIR)$(PREFIX) (default ~/bin), the completion into $(DESTDIR)$(BASHCOMPDIR)
+## grunt and grund into $(DESTDIR)$(BINDIR) (default ~/bin), mode 0755 (a group install
+## runs for others), the completions into $(DESTDIR)$(BASHCOMPDIR) and $(DESTDIR)$(ZSHCOMPDIR)
 install: dist
-	@mkdir -p "$(DESTDIR)$(PREFIX)" "$(DESTDIR)$(BASHCOMPDIR)"
-	@cp dist/grunt dist/grund "$(DESTDIR)$(PREFIX)/"
-	@cp dist/grunt.bash-completion "$(DESTDIR)$(BASHCOMPDIR)/grunt"
-	@echo "installed grunt and grund in $(DESTDIR)$(PREFIX), bash completion in $(DESTDIR)$(BASHCOMPDIR)/grunt"
+	@install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)"
+	@install -m 0755 dist/grunt dist/grund "$(DESTDIR)$(BINDIR)/"
+	@install -m 0644 dist/grunt.bash-completion "$(DESTDIR)$(BASHCOMPDIR)/grunt"
+	@install -m 0644 dist/grunt.zsh-completion "$(DESTDIR)$(ZSHCOMPDIR)/_grunt"
+	@echo "installed grunt and grund in $(DESTDIR)$(BINDIR), the bash completion in $(DESTDIR)$(BASHCOMPDIR)/grunt, the zsh one in $(DESTDIR)$(ZSHCOMPDIR)/_grunt"
 
 clean:
 	rm -rf dist .pytest_cache && find . -name __pycache__ -prune -exec rm -rf {} +

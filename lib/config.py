@@ -68,9 +68,12 @@ KINDS = ("jobs", "results")   # the two repositories of a project
 
 
 # ---------------------------------------------------------------- the server's home
+BARE_RELPATH = "grunt/bb"   # the bare repos, below the server's home: <server>/<proj>/<kind>.git
+
+
 def bare_relpath(server: str, proj: str, kind: str) -> str:
     """A bare repo's path relative to the server's home (kind: jobs|results)."""
-    return f"grunt/bb/{server}/{proj}/{kind}.git"
+    return f"{BARE_RELPATH}/{server}/{proj}/{kind}.git"
 
 
 def bare_path(server: str, proj: str, kind: str) -> str:

@@ -86,7 +86,8 @@ def load(top: str, where: P.JobPath) -> Job:
         server=line(texts.get(P.SERVER)), message=(texts.get(P.MESSAGE) or "").strip(),
         submit=line(texts.get(P.SUBMIT)),
         args=args[:-1].split("\n") if args and args.endswith("\n") else (args.split("\n") if args else []),
-        sched_id=line(texts.get(P.SLURMID)) or line(texts.get(P.PID)),
+        # a grunter may record several scheduler jobs (setup, array, cleanup): all of them
+        sched_id=",".join((texts.get(P.SLURMID) or "").split()) or line(texts.get(P.PID)),
         parent=line(texts.get(P.PARENT)),
         interrupted=[ln.split()[-1] for ln in (texts.get(P.INTERRUPTED) or "").splitlines()
                      if ln.strip()],
@@ -135,5 +136,6 @@ def _one(text: str, prefix: str, whole: str) -> tuple[str, int]:
     text = text.strip()
     m = re.fullmatch(r"([a-z]{3})?(\d{1,6})", text)
     if not m:
-        raise UsageError(f"not a job id: '{whole}' (expected e.g. abc000012, 12 or abc000011..22)")
+        raise UsageError(f"not a job id: '{whole}' (expected e.g. {prefix}000012, 12 or "
+                         f"{prefix}000011..22)")
     return (m.group(1) or prefix), int(m.group(2))

@@ -49,12 +49,14 @@ def width() -> int | None:
     return None
 
 
-def _fit(widths: list[int], shrink: list[int], limit: int) -> list[int]:
-    """Narrow the ``shrink`` columns, widest first, until the row fits in ``limit``."""
+def _fit(widths: list[int], shrink: list[int], limit: int,
+         floor: "dict[int, int] | None" = None) -> list[int]:
+    """Narrow the ``shrink`` columns, widest first, until the row fits in ``limit``;
+    none below MIN_CELL, or its ``floor``."""
     widths = list(widths)
     total = sum(widths) + 2 * (len(widths) - 1)
     while total > limit:
-        cands = [i for i in shrink if widths[i] > MIN_CELL]
+        cands = [i for i in shrink if widths[i] > (floor or {}).get(i, MIN_CELL)]
         if not cands:
             break
         i = max(cands, key=lambda k: (widths[k], -shrink.index(k)))
@@ -63,25 +65,34 @@ def _fit(widths: list[int], shrink: list[int], limit: int) -> list[int]:
     return widths
 
 
+def ellipsis() -> str:
+    """The mark of a cut: an ellipsis, or ``~`` where stdout cannot show one."""
+    return "\u2026" if (getattr(sys.stdout, "encoding", "") or "").lower().startswith("utf") else "~"
+
+
 def _cut(text: str, n: int) -> str:
     """``text`` in at most ``n`` characters, a cut marked with an ellipsis."""
     if len(text) <= n:
         return text
-    mark = "\u2026" if (getattr(sys.stdout, "encoding", "") or "").lower().startswith("utf") else "~"
-    return text[:max(n - 1, 0)] + mark
+    return text[:max(n - 1, 0)] + ellipsis()
 
 
 def table(headers: list[str], rows: list[list[str]], colour_col: int | None = None,
-          shrink: list[int] | None = None, limit: int | None = None) -> str:
+          shrink: list[int] | None = None, limit: int | None = None,
+          keep: "tuple[int, int] | None" = None) -> str:
     """Rows as left-aligned columns; the last column is never padded.
 
     With ``limit`` (a terminal width) the ``shrink`` columns are cut to fit,
     widest first; a line that still does not fit is cut at the end.
+    ``keep=(column, n)``: that column is cut down to ``n`` characters only
+    after the others are as narrow as they go, and then further.
     """
     rows = [[c.replace("\n", " ") for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     if limit:
-        widths = _fit(widths, shrink or [], limit)
+        widths = _fit(widths, shrink or [], limit, dict([keep]) if keep else None)
+        if keep is not None:
+            widths = _fit(widths, shrink or [], limit)
     lines = []
     for r in [headers, *rows]:
         cells = [_cut(c, widths[i]) for i, c in enumerate(r)]

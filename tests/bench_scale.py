@@ -413,6 +413,8 @@ def run_all(s, bindir: str, work: str, base: dict[str, str]) -> list:
         bench_update(h)
         bench_listing(h)
         bench_growth(h, int(os.environ.get("BENCH_GROWTH_N", "100")))
+        import bench_results   # it imports this module: here, not at the top
+        bench_results.bench_results(h)
         bench_idle(root, bindir, float(os.environ.get("BENCH_IDLE_S", "60")))
     finally:
         shutil.rmtree(root, ignore_errors=True)

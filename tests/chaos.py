@@ -130,6 +130,7 @@ class World:
         self.tmp = tmp or tempfile.mkdtemp(prefix="grunt-chaos.")
         self.ssh = ssh
         self.ssh_command = ""   # another way to the sshd than its own config (a proxy)
+        self.extra_env: dict[str, str] = {}  # more environment for the clients
         self.srv = ssh.home if ssh else os.path.join(self.tmp, "srv")
         self.grund_exe = os.path.join(ssh.bindir, "grund") if ssh else GRUND
         self.homes = [os.path.join(self.tmp, f"cli{i}") for i in range(clients)]
@@ -163,9 +164,12 @@ class World:
     def env(self, home: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_", "GRUND_"))}
         env.update(HOME=home, GIT_CONFIG_GLOBAL=self.gitconfig, GIT_CONFIG_NOSYSTEM="1",
-                   USER="alice", LOGNAME="alice")
+                   USER="alice", LOGNAME="alice",
+                   # grund is killed over and over here: status does not wait for its answer
+                   GRUNT_STATUS_WAIT="0")
         if self.ssh:
             env["GRUNT_SSH"] = self.ssh_command or self.ssh.sshd.ssh_command
+        env.update(self.extra_env)
         return env
 
     def server_popen_kw(self, cwd: str) -> dict:
@@ -420,12 +424,16 @@ def twins(homes: int = 3, per: int = 10, ssh: Ssh | None = None) -> tuple[dict, 
 
 
 # ---------------------------------------------------------------- a network on a bad day
-def network(rounds: int = 20, seed: int | None = None, ssh: Ssh | None = None) -> tuple[dict, list[str]]:
+def network(rounds: int = 20, seed: int | None = None, ssh: Ssh | None = None,
+            alive: str | None = None) -> tuple[dict, list[str]]:
     """Submits whose connection breaks off or stalls at a random byte, either way; the next
-    command settles any unknown outcome.  Over ssh only (a proxy before the sshd)."""
+    command settles any unknown outcome.  Over ssh only (a proxy before the sshd).
+    ``alive``: GRUNT_SSH_ALIVE for the clients (a stall is noticed sooner)."""
     from fixture_proxy import Proxy
     rnd = random.Random(seed)
     w = World(ssh=ssh)
+    if alive:
+        w.extra_env["GRUNT_SSH_ALIVE"] = alive
     proxy = Proxy(ssh.sshd.port)
     config = ssh.sshd.write_config(os.path.join(w.tmp, "proxied.config"), Port=str(proxy.port))
     w.ssh_command = f"ssh -F {config}"

@@ -267,6 +267,8 @@ def grunt_hermetic(tmp_path, monkeypatch):
             monkeypatch.delenv(var)
     for var in ("GRUND_INTERVAL", "NO_COLOR", "GRUNT_SSH", "COLUMNS", "LINES"):
         monkeypatch.delenv(var, raising=False)
+    # most tests run grund --once by hand: status need not wait for its answer
+    monkeypatch.setenv("GRUNT_STATUS_WAIT", "0")
     # the digest line is tested on its own (test_client_digest.py); elsewhere it
     # would be one more line in every stderr a test compares
     monkeypatch.setenv("GRUNT_DIGEST", "0")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what the test suite needs when it is missing: a real OpenSSH server,
-# a real single-node Slurm (slurmctld, slurmd, munge), tmux (terminal checks),
-# pytest, pytest-xdist (the fast tier on both cores) and vermin (the Python
-# version check).  With --python: only the Python packages (make check).
+# a real single-node Slurm (slurmctld, slurmd, munge), tmux (terminal checks), zsh
+# (its completion), chromium (grunt report checked in a headless browser), pytest,
+# pytest-xdist (the fast tier on both cores) and vermin (the Python version check).
+# With --python: only the Python packages (make check).
 # apt-get needs root; without root the ssh and Slurm tests skip themselves.
 set -euo pipefail
 pip_install() {
@@ -29,12 +30,14 @@ command -v slurmd >/dev/null || need+=(slurmd)
 command -v sbatch >/dev/null || need+=(slurm-client)
 command -v munged >/dev/null || need+=(munge)
 command -v tmux >/dev/null || need+=(tmux)
+command -v zsh >/dev/null || need+=(zsh)
+command -v chromium >/dev/null || need+=(chromium)   # the report in a real browser
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "install-deps: apt-get install ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "install-deps: not root, cannot install ${need[*]}; those tests will be skipped" >&2
   fi

@@ -49,7 +49,7 @@ def test_submits_cut_off_at_random_are_never_lost_or_run_twice(grunt_hermetic):
         pytest.skip("no sshd")
     ssh = chaos.Ssh()
     try:
-        f = check(chaos.network(rounds=5, seed=3, ssh=ssh))
+        f = check(chaos.network(rounds=5, seed=3, ssh=ssh, alive="1"))
     finally:
         ssh.close()
     assert f["attempted"] == 5 and f["on the server"] == f["run by grunter"]

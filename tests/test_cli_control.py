@@ -33,6 +33,26 @@ def test_status(core, async_proj):
     assert core.calls() == [f"submit {jid}"] + [f"status {jid}"] * 3
 
 
+def test_status_shows_grunds_answer(core, async_proj):
+    jid = core.submit(cwd=async_proj)
+    core.grund()
+    core.mp.setenv("GRUNT_STATUS_WAIT", "20")
+    core.start(GRUND, "--interval", "0.2")
+    r = core.grunt("status", cwd=async_proj).ok()
+    assert r.out.splitlines()[-1] == f"grund on {SERVER} refreshed 1 job(s)"
+    assert rows(r.out)[1][:4] == [jid, SERVER, "", "Pending (Resources)"] or \
+        "Pending (Resources)" in rows(r.out)[1], r.out
+    for p in core.procs:
+        p.terminate()
+        p.wait(timeout=20)
+    # grund is gone: said at once, not after the wait
+    t0 = time.monotonic()
+    r = core.grunt("status", cwd=async_proj).ok()
+    assert time.monotonic() - t0 < 10
+    assert r.out.splitlines()[-1] == f"asked grund on {SERVER} to refresh 1 job(s); see grunt jobs"
+    assert "has not answered" in r.err
+
+
 def test_update_with_the_same_files_twice(core, core_proj):
     jid = core.submit(cwd=core_proj)
     core.grund()
@@ -109,7 +129,19 @@ def test_message(core, core_proj):
     core.grund()
     assert core.jobs(cwd=core_proj)[jid]["message"] == "new text"
     assert core.grunt("message", jid, " ", cwd=core_proj).rc == 2
-    assert core.grunt("message", jid, cwd=core_proj).rc == 2
+    assert core.grunt("message", jid, cwd=core_proj).ok().out == "new text\n"   # the current one
+
+
+def test_update_of_two_jobs_and_a_file_they_lack(core, core_proj):
+    a, b = core.submit(cwd=core_proj), core.submit(cwd=core_proj)
+    core.grund()
+    r = core.grunt("update", "1", "2", cwd=core_proj).ok()
+    assert r.out.startswith(f"asked grund on {SERVER} to copy results of 2 job(s)") and r.err == ""
+    assert {core.read(os.path.join(core.cjob(j), "grcmd.update")).count("UTC") for j in (a, b)} == {1}
+    r = core.grunt("update", "2", "out", "nosuch.csv", cwd=core_proj).ok()
+    assert r.err == (f"grunt: warning: {b} has no nosuch.csv (as its job.list says); grund copies "
+                     "what is there when it runs the update\n")
+    assert core.read(os.path.join(core.cjob(b), "grcmd.update")) == "out\nnosuch.csv\n"
 
 
 def test_archive_delete_nuke(core, core_proj):
@@ -136,8 +168,9 @@ def test_archive_delete_nuke(core, core_proj):
     assert not os.path.exists(os.path.join(core.swc("p"), "active", a))
     assert not os.path.exists(os.path.join(core.swc("p"), "active", n))
     assert not os.path.exists(os.path.join(core.swc("p", "results"), "active", n))
-    r = core.grunt("pull", cwd=core_proj).ok()
-    assert r.out == f"pulled p from {SERVER}: 2 job(s)\n"
+    r = core.grunt("pull", cwd=core_proj).ok()   # the two jobs with results are linked
+    assert r.out == f"pulled p from {SERVER}: 2 job(s), 2 link(s) updated\n"
+    assert sorted(os.listdir(os.path.join(core_proj, "gresults"))) == sorted([a, d])
     j = core.jobs("all", cwd=core_proj)
     assert {k: v["folder"] for k, v in j.items()} == {a: "archive", d: "delete"}
     assert "archive: moved from active/ to archive/" in core.read(

@@ -27,7 +27,7 @@ def test_jobs_table(core, core_proj):
     # ok: no scheduler id (the sync grunter writes neither job.slurmid nor job.pid)
     assert body[0][1:3] == [SERVER, "Done"]
     assert body[0][3:6] == [j[ok][k].replace(" UTC", "") for k in ("submit", "start", "end")]
-    assert body[0][6:] == ["--lr 0.1", "first"]
+    assert body[0][6:] == ["--lr 0.1", "first\u2026"]   # a message of more lines: marked
     assert re.fullmatch(TS, body[0][3])
     assert body[1][2] == "Failed (3)" and body[1][-1] == "second"
     assert body[2][:3] == [pending, SERVER, "Pending"] and body[2][-1] == "third"
@@ -204,3 +204,73 @@ def test_log_lists_the_key_commands(core, core_proj):
     subj = git("log", "-1", "--format=%s", rows[-1][1], cwd=core.cwc("p", rows[-1][2]))
     assert subj.strip() == rows[-1][4]
     assert fails(core, core_proj, "log", "77") == "no such job in p on blanca: ali000077 was never used"
+
+
+def test_show_of_a_failed_job_gives_its_error_and_last_output(core, fail_proj):
+    jid = core.submit(cwd=fail_proj)
+    core.grund()
+    out = core.grunt("show", jid, cwd=fail_proj).ok().out
+    assert ("\nerror         grunter.py submit failed (exit 3): sbatch: error: Batch job "
+            "submission failed: Invalid partition name specified\n") in out
+
+
+def test_show_of_a_job_that_failed_gives_the_last_lines_it_printed(core):
+    top = core.project("p", run_sh="for i in 1 2 3 4 5 6 7; do echo line $i; done\nexit 3\n")
+    core.newproj("p")
+    jid = core.submit(cwd=top)
+    core.grund()
+    out = core.grunt("show", jid, cwd=top).ok().out
+    assert "\nstate         Failed (exit 3)\n" in out
+    assert ("\noutput        line 3\n              line 4\n              line 5\n"
+            "              line 6\n              line 7\n") in out
+    core.write(os.path.join(top, "run.sh"), "echo fine\n")
+    done = core.submit(cwd=top)   # a job that ended well shows neither
+    core.grund()
+    out = core.grunt("show", done, cwd=top).ok().out
+    assert "\nstate         Done (exit 0)\n" in out and "\noutput " not in out
+
+
+def test_jobs_newest_n_and_folders_of_all(core, core_proj):
+    a, b, c = (core.submit(m=m, cwd=core_proj) for m in ("a", "b", "c"))
+    core.grund()
+    core.grunt("archive", a, cwd=core_proj).ok()
+    core.grund()
+    assert [r[0] for r in rows(core.grunt("jobs", "-n", "1", cwd=core_proj).ok().out)[1:]] == [c]
+    assert [r[0] for r in rows(core.grunt("jobs", "all", "-n", "2", cwd=core_proj).ok().out)[1:]] == [b, c]
+    head, *body = rows(core.grunt("jobs", "all", cwd=core_proj).ok().out)
+    assert head[:3] == ["ID", "FOLDER", "SERVER"]
+    assert [r[:2] for r in body] == [[a, "archive"], [b, "active"], [c, "active"]]
+    assert "FOLDER" not in core.grunt("jobs", cwd=core_proj).ok().out
+    for bad in ("0", "x"):
+        assert core.grunt("jobs", "-n", bad, cwd=core_proj).rc == 2
+
+
+def test_jobs_at_80_columns_keeps_the_message(core, core_proj):
+    core.submit("--alpha", "1", "--beta", "2", "--gamma", "3", m="the message to keep", cwd=core_proj)
+    core.grund()
+    core.mp.setenv("COLUMNS", "80")
+    out = core.grunt("jobs", cwd=core_proj).ok().out
+    head, body = out.splitlines()
+    assert max(len(head), len(body)) <= 80, out
+    assert head.split() == ["ID", "SCHED_ID", "STATUS", "SUBMIT", "TIME", "ARGS", "MESSAGE"]
+    cells = rows(out)[1]   # no scheduler id (the sync grunter)
+    assert cells[1] == "Done" and re.fullmatch(r"\d+s", cells[3]), out
+    assert cells[-1].startswith("the message to"), out
+
+
+def test_log_keeps_commits_of_one_second_in_their_order(core, tmp_path):
+    """A request and grund's answer in the same second: the request comes first."""
+    from lib.client.commits import commits
+    repo = str(tmp_path / "r")
+    os.makedirs(os.path.join(repo, "active", "ali000001", "p"))
+    git("init", "-q", cwd=repo)
+    env = dict(os.environ, GIT_AUTHOR_DATE="2026-01-01T00:00:00Z",
+               GIT_COMMITTER_DATE="2026-01-01T00:00:00Z")
+    for subject in ("submit ali000001", "grund: submit ali000001", "update ali000001",
+                    "grund: update ali000001"):
+        with open(os.path.join(repo, "active", "ali000001", "p", "f"), "a") as f:
+            f.write(subject + "\n")
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True, env=env)
+        subprocess.run(["git", "commit", "-q", "-m", subject], cwd=repo, check=True, env=env)
+    assert [c[4] for c in commits(repo, "ali000001")] == [
+        "submit ali000001", "grund: submit ali000001", "update ali000001", "grund: update ali000001"]

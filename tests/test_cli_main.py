@@ -1,4 +1,6 @@
 """The command line as a whole: help, unknown commands, usage errors, Ctrl-C, --version."""
+import os
+
 from lib import cli
 
 
@@ -8,9 +10,13 @@ def test_help(core):
     for cmd in ("newproj", "submit", "jobs", "status", "update", "pull", "out", "ls", "diff",
                 "link", "unlink", "cancel", "message", "delete", "archive", "nuke", "server"):
         assert f"\n  {cmd} " in r.out
-    assert core.grunt().ok().out == r.out
+    bare = core.grunt()   # no command: the usage, as a usage error
+    assert (bare.rc, bare.out) == (2, r.out)
+    # every summary is a whole sentence, not a first line cut mid-sentence
+    summaries = [ln for ln in r.out.splitlines() if ln.startswith("  ")]
+    assert len(summaries) > 20 and all(ln.rstrip().endswith(".") for ln in summaries), summaries
     r = core.grunt("help", "submit").ok()
-    assert r.out.startswith("usage: grunt submit [--after <jobid>[:ok|any|notok]] [args...] -m 'message'\n\n")
+    assert r.out.startswith("usage: grunt submit [--after <jobid>[:ok|any|notok]] [args...] -m 'message' [-- args...]\n\n")
     assert core.grunt("jobs", "--help").ok().out.startswith("usage: grunt jobs ")
     assert core.grunt("help", "results").ok().out.startswith("usage: grunt update ")
     r = core.grunt("help", "frobnicate")
@@ -36,3 +42,14 @@ def test_interrupt_and_version(core, monkeypatch):
     assert (r.rc, r.err) == (130, "grunt: interrupted\n")
     from lib import __version__
     assert core.grunt("--version").ok().out == f"grunt {__version__}\n"
+
+
+def test_usage_examples_use_the_users_own_prefix(core, core_proj):
+    core.write(os.path.join(core.cli, ".grunt.prefix"), "xyz\n")
+    r = core.grunt("help", cwd=core_proj).ok()
+    assert "Job ids: xyz000012, 12 (your job 12), lists, and ranges like xyz000011..22." in r.out
+    assert "abc0" not in r.out
+    r = core.grunt("out", "x..", cwd=core_proj)
+    assert r.rc == 2 and "expected e.g. xyz000012, 12 or xyz000011..22" in r.err
+    r = core.grunt("cancel", cwd=core_proj)
+    assert r.rc == 2 and "e.g. 12 or xyz000011..22" in r.err

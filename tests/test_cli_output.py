@@ -164,3 +164,64 @@ def test_json_of_ls_and_status(core, core_proj):
     assert sorted(st[0]) == sorted(["id", "server", "folder", "status", "sched_id", "submit",
                                     "start", "end", "args", "message", "exit_code"])
     assert core.grunt("status", "--json", jid, cwd=core_proj).ok().out.startswith("[")
+
+
+def test_output_of_an_original_style_array_grunter(core):
+    """What the original grunt's array sample leaves: every output file is shown, all
+    scheduler ids, and job.queue for queue."""
+    top = core.project("p", grunter="oldarray")
+    core.newproj("p")
+    jid = _done_job(core, top)
+    assert core.grunt("out", jid, cwd=top).ok().out == (
+        "--- job.3.setup.out ---\nsetting up\n"
+        "--- job.4_0.out ---\ntask 0 ran\n--- job.4_1.err ---\ntask 1 warned\n"
+        "--- job.4_1.out ---\ntask 1 ran\n--- job.4_10.out ---\ntask 10 ran\n"
+        "--- job.5.cleanup.out ---\ncleaned up\n")
+    assert core.jobs(cwd=top)[jid]["sched_id"] == "3,4,5"
+    assert "scheduler id  3,4,5\n" in core.grunt("show", jid, cwd=top).ok().out
+    assert core.grunt("queue", cwd=top).ok().out == "queue at: now\nsqueue -u me\n  4_2 RUNNING\n"
+    r = core.grunt("out", "-f", jid, cwd=top).ok()
+    assert r.out.startswith("==> job.3.setup.out <==\nsetting up\n")
+    assert r.out.endswith(f"cleaned up\n({jid} ended Done, exit 0)\n")
+
+
+def test_out_follow_of_a_failed_submission(core, fail_proj):
+    jid = core.submit(cwd=fail_proj)
+    core.grund()
+    r = core.grunt("out", "-f", jid, cwd=fail_proj)
+    assert (r.rc, r.err) == (1, "")
+    assert r.out == ("grunter.py submit failed (exit 3): sbatch: error: Batch job submission "
+                     f"failed: Invalid partition name specified\n({jid} ended Failed)\n")
+
+
+def test_links_stay_true(core, core_proj):
+    """pull links every job with results; nuke and delete leave no dangling link;
+    update links only jobs that have results; none of it shows in git status."""
+    done = _done_job(core, core_proj, "x")
+    r = core.grunt("pull", cwd=core_proj).ok()
+    assert r.out == f"pulled p from {SERVER}: 1 job(s), 1 link(s) updated\n"
+    link = os.path.join(core_proj, "gresults", done)
+    assert core.read(os.path.join(link, "out", "result.txt")) == "result of x\n"
+    assert git("status", "--porcelain", cwd=core_proj) == ""
+    core.grunt("server", SERVER, cwd=core_proj).ok()   # grunt.server: kept out too
+    assert git("status", "--porcelain", cwd=core_proj) == ""
+
+    waiting = core.submit(m="no results yet", cwd=core_proj)   # grund has not run it
+    core.grunt("update", waiting, cwd=core_proj).ok()
+    assert not os.path.lexists(os.path.join(core_proj, "gresults", waiting))
+
+    core.grunt("nuke", done, cwd=core_proj).ok()
+    assert not os.path.lexists(link)
+    core.grund()
+    core.grunt("pull", cwd=core_proj).ok()
+    assert sorted(os.listdir(os.path.join(core_proj, "gresults"))) == [waiting]
+
+    core.grunt("delete", waiting, cwd=core_proj).ok()
+    assert not os.path.lexists(os.path.join(core_proj, "gresults", waiting))
+    core.grund()
+    core.grunt("pull", cwd=core_proj).ok()   # its results are linked where they went
+    assert "/delete/" in os.readlink(os.path.join(core_proj, "gresults", waiting))
+    # a link whose job went away behind grunt's back is removed by the next pull
+    os.symlink(core.cjob("ali000099", kind="results"), os.path.join(core_proj, "gresults", "ali000099"))
+    core.grunt("pull", cwd=core_proj).ok()
+    assert os.listdir(os.path.join(core_proj, "gresults")) == [waiting]

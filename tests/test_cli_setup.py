@@ -154,3 +154,33 @@ def test_server_show_and_set(core, core_proj):
     assert r.rc == 1 and "project p is not set up for server alpine" in r.err
     r = core.grunt("server", "bad/name", cwd=core_proj)
     assert r.rc == 1 and "invalid server name 'bad/name'" in r.err
+
+
+def test_newproj_of_another_project_inside_a_checkout_warns(core, core_proj):
+    core.grunt("newproj", "other", home=core.srv).ok()
+    r = core.grunt("newproj", "other", core.srv, cwd=core_proj).ok()
+    assert r.err == ("grunt: warning: this checkout is project p, not other: grunt commands here "
+                     f"work on p (set it up with grunt newproj p {core.srv}, or name the checkout's "
+                     "project in a grunt.projname file)\n")
+    assert core.grunt("newproj", "p", core.srv, cwd=core_proj).ok().err == ""
+
+
+def test_newproj_when_the_server_calls_itself_otherwise(core):
+    core.write(os.path.join(core.srv, ".grunt.defserver"), "flow\n")
+    core.grunt("newproj", "p", home=core.srv).ok()
+    core.grunt("newproj", "q", home=core.srv).ok()
+    r = core.grunt("newproj", "p", core.srv)
+    assert (r.rc, r.out) == (1, "")
+    assert r.err == (f"grunt: error: project p is on that server under the server name flow, but "
+                     f"this laptop calls the server {SERVER}: both sides must use the same name "
+                     "(echo flow > ~/.grunt.defserver here, or grunt server flow in this "
+                     f"checkout), then grunt newproj p {core.srv} again\n")
+    r = core.grunt("newproj", "z", core.srv)
+    assert r.rc == 1 and "that server knows only the server name(s) flow:" in r.err
+
+
+def test_newproj_server_of_a_project_that_exists(core, core_proj):
+    r = core.grunt("newproj-server", "p", cwd=core_proj).ok()
+    assert r.out == (f"project p already exists on {SERVER}; set it up here with:\n"
+                     f"  grunt newproj p {core.srv}\n")
+    assert not os.path.exists(os.path.join(core.cwc("p"), "active", "ali000000"))

@@ -106,7 +106,10 @@ def test_submit_prefix_file(core, core_proj):
 
 @pytest.mark.parametrize("argv, rc, msg", [
     (["a", "b"], 2, "grunt: error: a message is required: grunt submit [args...] -m 'why'\n"),
-    (["-m", "why", "a"], 2, "grunt: error: -m 'message' must come last: grunt submit [args...] -m 'why'\n"),
+    (["-m", "why", "a"], 2, "grunt: error: -m 'message' must come last (a program argument -m "
+                            "goes after --): grunt submit [args...] -m 'why'\n"),
+    (["--lr", "0.1", "-m"], 2, "grunt: error: the message is missing after -m: "
+                               "grunt submit [args...] -m 'why'\n"),
     (["a", "-m", "  "], 2, "grunt: error: the message is empty: grunt submit [args...] -m 'why'\n"),
     (["a\nb", "-m", "m"], 2, "grunt: error: job arguments cannot contain newlines "
                              "(job.args holds one per line)\n"),
@@ -249,3 +252,15 @@ def test_resubmit_from_the_stored_snapshot(core, core_proj):
     assert fails(core, core_proj, "resubmit", "55", "-m", "x") == \
         "no such job in p on blanca: ali000055"
     assert fails(core, core_proj, "resubmit", "1..3", "-m", "x", rc=2) == "resubmit takes one job id"
+
+
+def test_submit_message_forms_and_program_arguments_after_dashdash(core, core_proj):
+    a = core.grunt("submit", "--lr", "0.1", "-m=equals form", cwd=core_proj).ok().out.strip()
+    b = core.grunt("submit", "-mglued", cwd=core_proj).ok().out.strip()
+    c = core.grunt("submit", "--lr", "1", "--message=long form", "--", "-m", "5", "--",
+                   cwd=core_proj).ok().out.strip()
+    d = core.grunt("submit", "-m", "why", "--", "-m", cwd=core_proj).ok().out.strip()
+    jobs = core.jobs(cwd=core_proj)
+    assert [(jobs[j]["args"], jobs[j]["message"]) for j in (a, b, c, d)] == [
+        (["--lr", "0.1"], "equals form"), ([], "glued"),
+        (["--lr", "1", "-m", "5", "--"], "long form"), (["-m"], "why")]

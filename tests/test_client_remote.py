@@ -300,7 +300,7 @@ def test_grunt_ssh_wins_over_git_ssh_command(grunt_ssh: Sshd,
 
 def test_core_sshcommand_is_honoured(grunt_ssh: Sshd, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
+    home = tmp_path / "sshcommand-home"
     home.mkdir()
     (home / ".gitconfig").write_text(f"[core]\n\tsshCommand = {grunt_ssh.ssh_command}\n")
     monkeypatch.delenv("GRUNT_SSH")

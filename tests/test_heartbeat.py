@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -118,3 +119,50 @@ def test_a_grund_killed_while_it_beats_leaves_the_repo_sound(tmp_path):
                           capture_output=True, text=True)
     complaints = [ln for ln in fsck.stderr.splitlines() if not ln.startswith("notice:")]  # no branch yet
     assert (fsck.returncode, fsck.stdout, complaints) == (0, "", [])
+
+
+def test_a_clean_stop_of_grund_is_said_at_once(core, core_proj):
+    from fixture_core import GRUND, wait_for
+    r = core.run(GRUND, "status", home=core.srv)
+    assert (r.returncode, r.stdout) == (1, f"grund is not running for server {SERVER} "
+                                           "(start it with: grund --cron)\n")
+    jid = core.submit(m="x", cwd=core_proj)
+    p = core.start(GRUND, "--interval", "0.2")
+    wait_for(lambda: core.jobs(cwd=core_proj)[jid]["status"] == "Done", what="the job")
+    r = core.run(GRUND, "status", home=core.srv)
+    assert (r.returncode, r.stdout) == (0, f"grund is running for server {SERVER} (pid {p.pid})\n")
+    assert core.grunt("jobs", cwd=core_proj).ok().err == ""
+    r = core.run(GRUND, "stop", home=core.srv)
+    assert (r.returncode, r.stdout) == (0, f"stopped grund for server {SERVER} (pid {p.pid})\n")
+    assert p.wait(timeout=10) == 0
+    said = re.compile(rf"grunt: warning: grund on {SERVER} was stopped at \S+ \S+ UTC: start it "
+                      r"there with grund --cron \(or wait for the crontab line\)\n")
+    assert said.fullmatch(core.grunt("jobs", cwd=core_proj).ok().err)
+    r = core.grunt("submit", "-m", "while it is stopped", cwd=core_proj).ok()
+    assert said.fullmatch(r.err)
+    assert said.fullmatch(core.grunt("wait", jid, cwd=core_proj).ok().err)
+    r = core.grunt("server-status", cwd=core_proj)
+    assert r.rc == 1 and " (stopped)\n" in r.out and said.fullmatch(r.err)
+    assert json.loads(core.grunt("server-status", "--json", cwd=core_proj).out)["state"] == "stopped"
+    assert core.run(GRUND, "stop", home=core.srv).returncode == 0   # stopping twice is fine
+    core.grund()   # a grund that runs again is seen again
+    assert core.grunt("jobs", cwd=core_proj).ok().err == ""
+    assert json.loads(core.grunt("server-status", "--json", cwd=core_proj).out)["state"] == "running"
+
+
+def test_server_status_says_when_grund_is_stuck(core, core_proj, monkeypatch):
+    from lib.cli import listing
+    core.grund()
+    jid = core.submit(m="x", cwd=core_proj)   # grund runs (fresh heartbeat) but never takes it
+    assert core.grunt("server-status", cwd=core_proj).rc == 0
+    later = time.time() + H.STALE + 60
+
+    class Later:
+        @staticmethod
+        def time():
+            return later
+    monkeypatch.setattr(listing, "time", Later)
+    r = core.grunt("server-status", cwd=core_proj)
+    assert r.rc == 1 and f"pending     1 command(s) not yet processed: submit {jid}" in r.out
+    assert r.err == (f"grunt: warning: grund on {SERVER} runs but has not processed a command "
+                     f"pushed 11 min ago: see ~/grunt/srv/{SERVER}/grund.log there\n")

@@ -36,10 +36,11 @@ def installed():
         p = subprocess.run(["make", "-s", "install", f"DESTDIR={dest}", f"PYTHON={sys.executable}"],
                            cwd=tree, env=dict(env, HOME="/h"), capture_output=True, text=True)
         assert p.returncode == 0, p.stdout + p.stderr
-        other = subprocess.run(["make", "-s", "install", f"DESTDIR={dest}", "PREFIX=/opt/g/bin",
-                                "BASHCOMPDIR=/etc/comp", f"PYTHON={sys.executable}"],
-                               cwd=tree, env=dict(env, HOME="/h"), capture_output=True, text=True)
-        assert other.returncode == 0, other.stdout + other.stderr
+        for more in (["PREFIX=/opt/g", "BASHCOMPDIR=/etc/comp"], ["BINDIR=/b"]):
+            other = subprocess.run(["make", "-s", "install", f"DESTDIR={dest}", *more,
+                                    f"PYTHON={sys.executable}"],
+                                   cwd=tree, env=dict(env, HOME="/h"), capture_output=True, text=True)
+            assert other.returncode == 0, other.stdout + other.stderr
     yield dest
     shutil.rmtree(dest, ignore_errors=True)
 
@@ -48,13 +49,20 @@ def test_make_install_places_two_files_and_the_completion(installed):
     assert sorted(os.listdir(os.path.join(installed, "h", "bin"))) == ["grund", "grunt"]
     comp = os.path.join(installed, "h", ".local", "share", "bash-completion", "completions", "grunt")
     assert open(comp).read() == open(os.path.join(ROOT, "grunt.bash-completion")).read()
-    # PREFIX and BASHCOMPDIR moved
+    zsh = os.path.join(installed, "h", ".local", "share", "zsh", "site-functions", "_grunt")
+    assert open(zsh).read() == open(os.path.join(ROOT, "grunt.zsh-completion")).read()
+    # PREFIX (GNU's: the programs in PREFIX/bin, the completions below PREFIX/share),
+    # BASHCOMPDIR and BINDIR moved
     assert sorted(os.listdir(os.path.join(installed, "opt", "g", "bin"))) == ["grund", "grunt"]
     assert os.path.isfile(os.path.join(installed, "etc", "comp", "grunt"))
+    assert os.path.isfile(os.path.join(installed, "opt", "g", "share", "zsh", "site-functions",
+                                       "_grunt"))
+    assert sorted(os.listdir(os.path.join(installed, "b"))) == ["grund", "grunt"]
     for exe in ("grunt", "grund"):
         with open(os.path.join(installed, "h", "bin", exe), "rb") as f:
             assert f.read(2) == b"#!"   # a single executable file (a zipapp)
-        assert os.access(os.path.join(installed, "h", "bin", exe), os.X_OK)
+        for d in (("h", "bin"), ("opt", "g", "bin")):   # 0755: a group install runs for others
+            assert os.stat(os.path.join(installed, *d, exe)).st_mode & 0o777 == 0o755
 
 
 def _copy_to(installed: str, bindir: str) -> None:
@@ -125,16 +133,22 @@ def test_copied_files_are_a_complete_install(installed, tmp_path):
     ok(_clean(bindir, cli, proj, "grunt", "newproj", "p", srv))
     jid = ok(_clean(bindir, cli, proj, "grunt", "submit", "x", "-m", "clean")).strip()
 
-    # the crontab line, twice at the same moment and once more: one grund, all silent
+    # the crontab line, twice at the same moment and once more: one grund; the one
+    # that started it says so (cron mails it), the others are silent
     cron = [subprocess.Popen(["/usr/bin/env", "-i", f"PATH={CLEAN_PATH}", f"HOME={srv}",
                               os.path.join(bindir, "grund"), "--cron", "--interval", "0.2"],
                              cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for _ in range(2)]
+    said = []
     for p in cron:
-        assert p.communicate(timeout=30) == (b"", b"") and p.returncode == 0
+        out, err = p.communicate(timeout=30)
+        assert err == b"" and p.returncode == 0
+        said += out.decode().splitlines()
     try:
         assert ok(_clean(bindir, srv, "/", "grund", "--cron")) == ""
         pids = wait_for(lambda: _grunds(srv), what="grund started by cron")
+        assert said == [f"started grund for server {SERVER} (pid {pids[0]}), logging to "
+                        f"{srv}/grunt/srv/{SERVER}/grund.log"]
         time.sleep(0.3)
         assert _grunds(srv) == pids and len(pids) == 1
         lock = os.path.join(srv, "grunt", "srv", SERVER, "grund.lock")

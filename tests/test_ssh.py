@@ -91,8 +91,10 @@ class Client:
             "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
             "[init]\n\tdefaultBranch = main\n")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_"))}
+        # grund runs by hand here (--once): status need not wait for its answer;
         # GRUNT_DIGEST=0: these tests compare stderr (the digest line: test_client_digest.py)
-        self.env.update(HOME=str(self.home), GRUNT_SSH=sshd.ssh_command, GRUNT_DIGEST="0")
+        self.env.update(HOME=str(self.home), GRUNT_SSH=sshd.ssh_command, GRUNT_STATUS_WAIT="0",
+                        GRUNT_DIGEST="0")
 
     def checkout(self, proj: str) -> "Checkout":
         """A git checkout named proj holding grunter.py and run.sh."""
@@ -230,7 +232,7 @@ def test_one_connection_per_command(server: Server, sshd: Sshd, tmp_path: Path) 
     assert "pending     0 command(s) not yet processed" in status
     co.ok("jobs", logins=1)
     # out -f follows on the server over the same single login; the job has ended
-    assert co.ok("out", "-f", "1", logins=1) == "args: \n"
+    assert co.ok("out", "-f", "1", logins=1) == "args: \n(abc000001 ended Done, exit 0)\n"
     # each git call logs in by itself without connection reuse: fetch, push
     before = sshd.accepted()
     p = co.grunt("submit", "-m", "two logins", env={"GRUNT_SSH_MUX": "0"})
@@ -275,6 +277,28 @@ def test_server_down(ready: Checkout, sshd: Sshd, tmp_path: Path) -> None:
     gone.stop()
     fails(ready, SUBMIT, {"GRUNT_SSH": f"ssh -F {cfg}"},
           f"cannot reach {SERVER} (ssh: Connection refused)")
+
+
+def test_reading_offline(server: Server, sshd: Sshd, tmp_path: Path) -> None:
+    """With the server gone, the reading commands answer from the last pull and say so."""
+    own = start_sshd(tmp_path / "own")   # an sshd of this test's own, stopped mid-test
+    co, = new_project(server, Client(tmp_path, sshd))
+    co.ok("submit", "a", "-m", "read me later")
+    server.grund()
+    co.ok("pull")
+    env = {"GRUNT_SSH": f"ssh -F {sshd.write_config(tmp_path / 'cfg', Port=str(own.port))}"}
+    assert co.grunt("jobs", "--json", env=env).returncode == 0   # reachable through it
+    own.stop()
+    note = f"grunt: note: cannot reach {SERVER} (ssh: Connection refused); showing what was pulled at "
+    for argv, want in ((["jobs"], "read me later"), (["show", "1"], "read me later"),
+                       (["out", "1"], "args: a"), (["ls", "1"], "result.txt"),
+                       (["log", "1"], "submit"), (["diff", "1"], "")):
+        p = co.grunt(*argv, env=env)
+        assert p.returncode == 0 and want in p.stdout, (argv, p)
+        assert p.stderr.startswith(note) and p.stderr.count("\n") == 1, (argv, p.stderr)
+    p = co.grunt("server-status", "--json", env=env)   # grund's state now: not known
+    assert p.returncode == 1 and json.loads(p.stdout)["state"] == "unreachable"
+    fails(co, SUBMIT, env, f"cannot reach {SERVER} (ssh: Connection refused)")
 
 
 def test_connect_timeout(ready: Checkout, sshd: Sshd) -> None:

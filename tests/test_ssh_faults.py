@@ -62,9 +62,10 @@ def test_a_fetch_that_stalls_is_given_up_and_said_so(server, sshd, proxy, tmp_pa
     _commit_big_file(other)
     other.ok("submit", "-m", "big")                          # the laptop's next fetch is big
     proxy.fault("stall", "down", MID)
-    p, took = _timed(co, "jobs")
-    assert p.returncode == 1 and took < DETECT, (took, p.stderr)
-    assert p.stderr.startswith(f"grunt: error: {SERVER} stopped answering (ssh: "), p.stderr
+    p, took = _timed(co, "jobs")   # a reading command: it goes on with what it has, and says so
+    assert p.returncode == 0 and took < DETECT, (took, p.stderr)
+    assert p.stderr.startswith(f"grunt: note: {SERVER} stopped answering (ssh: "), p.stderr
+    assert "; showing what was pulled at " in p.stderr
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
     proxy.clear()
     assert "big" in co.ok("jobs", logins=None)               # and the next one works
@@ -74,6 +75,7 @@ def test_a_push_cut_off_before_all_of_it_went_out_did_not_arrive(server, sshd, p
     laptop = _through(proxy, sshd, tmp_path, "laptop")
     co, = new_project(server, laptop)
     _commit_big_file(co)
+    proxy.drop()                          # a fault hits new connections: none left over
     proxy.fault("stall", "up", MID)       # a third of the pack went out, then silence
     p, took = _timed(co, "submit", "-m", "big", env=QUICK)
     assert p.returncode == 1 and took < 15, (took, p.stderr)
@@ -116,10 +118,13 @@ def test_a_fetch_that_breaks_off_says_so(server, sshd, proxy, tmp_path):
     _commit_big_file(other)
     other.ok("submit", "-m", "big")
     proxy.fault("cut", "down", MID)
-    p, took = _timed(co, "jobs")
+    p, took = _timed(co, "jobs")   # a reading command: it goes on with what it has, and says so
+    assert p.returncode == 0 and took < 10, (took, p.stderr)
+    assert p.stderr.startswith(f"grunt: note: the connection to {SERVER} broke off ("), p.stderr
+    assert p.stderr.count("\n") == 1
+    p, took = _timed(co, "pull")
     assert p.returncode == 1 and took < 10, (took, p.stderr)
     assert p.stderr.startswith(f"grunt: error: the connection to {SERVER} broke off ("), p.stderr
-    assert p.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("cmd", [["jobs"], ["submit", "-m", "x"]])   # one connection, shared one
@@ -128,9 +133,12 @@ def test_a_login_that_stalls_is_given_up_and_said_so(server, sshd, proxy, tmp_pa
     co, = new_project(server, laptop)
     proxy.fault("stall", "down", 600)     # inside the key exchange
     p, took = _timed(co, *cmd, env=QUICK)
-    assert p.returncode == 1 and took < 15, (took, p.stderr)
-    assert p.stderr in (f"grunt: error: cannot reach {SERVER} (ssh: Connection timed out)\n",
-                        f"grunt: error: {SERVER} stopped answering while logging in "
-                        "(nothing within 20 s)\n"), p.stderr
+    reading = cmd == ["jobs"]   # goes on with what was pulled before, and says so
+    assert p.returncode == (0 if reading else 1) and took < 15, (took, p.stderr)
+    said = p.stderr.split("; showing what was pulled at ")[0] + "\n" if reading else p.stderr
+    label = "note" if reading else "error"
+    assert said in (f"grunt: {label}: cannot reach {SERVER} (ssh: Connection timed out)\n",
+                    f"grunt: {label}: {SERVER} stopped answering while logging in "
+                    "(nothing within 20 s)\n"), p.stderr
     proxy.clear()
     assert co.grunt(*cmd).returncode == 0

@@ -89,6 +89,13 @@ def test_jobs_table_fits_the_terminal(core, core_proj, tty):
     rows = [ln for ln in screen.splitlines() if ln.startswith(("ID", "ali"))]
     assert len(rows) == 2 and all(len(r) <= 90 for r in rows)
     assert "Done" in rows[1] and rows[1].rstrip().endswith(("\u2026", "~"))
+    # at 80 columns the message stays (no SERVER: every job has the same; the run time
+    # instead of START and END)
+    screen = tty.run(f"{GRUNT} jobs", core_proj, width=80)
+    rows = [ln for ln in screen.splitlines() if ln.startswith(("ID", "ali"))]
+    head = rows[0].split()
+    assert head[0] == "ID" and head[2:] == ["STATUS", "SUBMIT", "TIME", "ARGS", "MESSAGE"]
+    assert "a long message" in rows[1] and all(len(r) <= 80 for r in rows)
     # $COLUMNS counts too, at a tty or not
     core.mp.setenv("COLUMNS", "70")
     assert max(map(len, core.grunt("jobs", cwd=core_proj).ok().out.splitlines())) <= 70
@@ -149,3 +156,23 @@ def test_progress_line_on_a_tty_during_a_slow_pull(core, core_proj, tty):
     assert core.grunt("pull", cwd=core_proj).ok().err == ""
 
 
+
+
+def test_zsh_completes_commands_and_job_ids(core, core_proj, tty):
+    """The zsh completion that make install puts beside the bash one."""
+    if shutil.which("zsh") is None:
+        pytest.skip("zsh is not installed")
+    jid = _done_job(core, core_proj)
+    root = os.path.dirname(GRUNT)
+    zdot = os.path.join(core.tmp, "zdot")
+    os.makedirs(os.path.join(zdot, "fn"))
+    shutil.copyfile(os.path.join(root, "grunt.zsh-completion"), os.path.join(zdot, "fn", "_grunt"))
+    with open(os.path.join(zdot, ".zshrc"), "w") as f:
+        f.write(f"fpath=({shlex.quote(os.path.join(zdot, 'fn'))} $fpath)\n"
+                f"PATH={shlex.quote(root)}:$PATH\nautoload -Uz compinit && compinit -u\nPS1='zsh> '\n")
+    name = tty.start("zsh -i", core_proj, env={"ZDOTDIR": zdot})
+    tty.wait(name, "zsh>")   # (the screen is read without trailing blanks)
+    tty.tmux("send-keys", "-t", name, "C-u", "grunt sho", "Tab")
+    tty.wait(name, "zsh> grunt show")
+    tty.tmux("send-keys", "-t", name, "Tab")   # the ids, from the local copy
+    tty.wait(name, f"zsh> grunt show {jid}")

@@ -14,7 +14,8 @@ import sys
 import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ("Makefile", "grunt", "grund", "lib", "grunter_example.py", "grunt.bash-completion")
+SOURCES = ("Makefile", "grunt", "grund", "lib", "grunter_example.py", "grunt.bash-completion",
+           "grunt.zsh-completion")
 
 
 def copy_sources(tree: str) -> None:

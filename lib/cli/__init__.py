@@ -19,7 +19,7 @@ from .. import __version__, config
 from ..client.project import find_projdir, full_disk, no_space
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
-from . import control, listing, output, setup, submit
+from . import control, listing, output, results, setup, submit
 from .common import Parser, say
 from .help import ALIASES, HELP, show as show_help
 
@@ -66,6 +66,9 @@ COMMANDS = {
     "queue": Command(control.queue, _nothing),
     "server-status": Command(listing.server_status, listing.json_args),
     "init": Command(setup.init, setup.init_args),
+    "compare": Command(results.compare, results.compare_args),
+    "plot": Command(results.plot, results.plot_args),
+    "report": Command(results.report, results.report_args),
     "help": Command(lambda a: show_help(a.command), _help_args),
 }
 
@@ -99,7 +102,10 @@ def complete_ids() -> int:
 
 def main(argv: "list[str] | None" = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:   # no command: the usage, as a usage error
+        show_help(None)
+        return UsageError.exit_code
+    if argv[0] in ("-h", "--help"):
         return show_help(None)
     if argv[0] == "--version":
         say(f"grunt {__version__}")

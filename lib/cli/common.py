@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 from typing import Iterator
 
+from .. import heartbeat as H, jobs as J
 from ..client.project import Project
 from ..client.shared import check_user, open_project
 from ..errors import UsageError
+from ..gruntlib import protocol as P
 
 
 def say(msg: str) -> None:
@@ -49,3 +52,38 @@ def project(a: argparse.Namespace, share: bool = True, reading: bool = False) ->
 @contextlib.contextmanager
 def nothing() -> Iterator[None]:
     yield
+
+
+def grund_down(pr: Project) -> "str | None":
+    """Why grund on the server is not serving the project, from the heartbeat that
+    came with the last fetch (None when it seems to run, or was never seen)."""
+    hb = H.read(pr.jobs)
+    if hb is None:
+        return None
+    if hb.get("stopped"):
+        return (f"grund on {pr.server} was stopped at {hb.get('time', '?')}: start it there "
+                "with grund --cron (or wait for the crontab line)")
+    if H.age(hb) > H.STALE:
+        return (f"grund on {pr.server} was last seen {H.describe_age(H.age(hb))} "
+                f"({hb.get('time', '?')}): is it running? (grunt server-status)")
+    return None
+
+
+def check_grund(pr: Project, found: "list[J.Job] | None" = None) -> None:
+    """Warn when grund is not running: stopped, not seen for a while, or never seen
+    while jobs (of ``found``) wait for it."""
+    down = grund_down(pr)
+    if down:
+        warn(down)
+        return
+    if H.read(pr.jobs) is not None:
+        return
+
+    def waited(job: J.Job) -> float:
+        ts = P.parse_ts(job.submit)
+        return time.time() - ts.timestamp() if ts else 0.0
+    waiting = [j for j in found or [] if j.status == J.PENDING and not j.sched_id
+               and waited(j) > H.STALE]
+    if waiting:
+        warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
+             "for it: is it running? (grunt server-status)")

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 from .. import term
+from ..gruntlib import protocol as P
 from ..jobs import PENDING, Job
 from ..term import table
 from .common import say
@@ -24,26 +26,61 @@ def lineage(jobs: list[Job]) -> list[tuple[Job, int]]:
     return out
 
 
-def print_jobs(jobs: list[Job], as_json: bool = False, tree: bool = False) -> None:
+MESSAGE_KEEP = 16   # characters of MESSAGE kept while the other columns are cut
+
+
+def print_jobs(jobs: list[Job], as_json: bool = False, tree: bool = False,
+               folders: bool = False) -> None:
+    """The table of ``jobs``; ``folders``: with a FOLDER column (``jobs all``)."""
     if as_json:
         print(json.dumps([j.as_json() for j in jobs], indent=1))
         return
     if not jobs:
         say("no jobs")
         return
-    headers = ["ID", "SERVER", "SCHED_ID", "STATUS", "SUBMIT", "START", "END", "ARGS", "MESSAGE"]
     limit = term.width()
-    rows = _job_rows(jobs, short=False, tree=tree)
-    if limit and max(map(len, table(headers, rows).splitlines())) > limit:
-        rows = _job_rows(jobs, short=True, tree=tree)   # MM-DD HH:MM instead of the whole time
-    # to fit the terminal: the message first, then args, server and scheduler id
-    say(table(headers, rows, colour_col=3, shrink=[8, 7, 1, 2], limit=limit))
+    look = {"short": False, "server": True, "duration": False}
+    # to fit the terminal: shorter times, no SERVER when every job has the same,
+    # the run time instead of START and END; then the columns are cut
+    for change in ("short", "server", "duration"):
+        headers, rows = _job_rows(jobs, tree, folders, **look)
+        if not limit or max(map(len, table(headers, rows).splitlines())) <= limit:
+            break
+        if change == "server" and len({j.server for j in jobs}) > 1:
+            continue
+        look[change] = change != "server"
+    headers, rows = _job_rows(jobs, tree, folders, **look)
+    at = {h: i for i, h in enumerate(headers)}
+    shrink = [at[h] for h in ("MESSAGE", "ARGS", "SERVER", "SCHED_ID") if h in at]
+    say(table(headers, rows, colour_col=at["STATUS"], shrink=shrink, limit=limit,
+              keep=(at["MESSAGE"], MESSAGE_KEEP)))
 
 
-def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str]]:
+def took(start: str, end: str) -> str:
+    """How long a job ran (up to now while it runs): 45s, 12m05s, 3h04m, 2d03h."""
+    t0, t1 = P.parse_ts(start), P.parse_ts(end) if end else None
+    if t0 is None:
+        return ""
+    s = max(int(((t1 or datetime.now(timezone.utc)) - t0).total_seconds()), 0)
+    for unit, size, sub, subsize in (("d", 86400, "h", 3600), ("h", 3600, "m", 60),
+                                     ("m", 60, "s", 1)):
+        if s >= size:
+            return f"{s // size}{unit}{s % size // subsize:02d}{sub}"
+    return f"{s}s"
+
+
+def _job_rows(jobs: list[Job], tree: bool, folders: bool, short: bool, server: bool,
+              duration: bool) -> "tuple[list[str], list[list[str]]]":
     def ts(text: str) -> str:
         text = text.replace(" UTC", "")
         return text[5:16] if short and len(text) >= 16 else text
+
+    def cells(first: str, folder: str, srv: str, sched: str, state: str, times: "list[str]",
+              args: str, msg: str) -> "list[str]":
+        return ([first] + [folder] * folders + [srv] * server + [sched, state] + times
+                + [args, msg])
+    headers = cells("ID", "FOLDER", "SERVER", "SCHED_ID", "STATUS",
+                    ["SUBMIT", "TIME"] if duration else ["SUBMIT", "START", "END"], "ARGS", "MESSAGE")
     rows = []
     for j, depth in lineage(jobs) if tree else [(j, 0) for j in jobs]:
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
@@ -54,10 +91,13 @@ def _job_rows(jobs: list[Job], short: bool, tree: bool = False) -> list[list[str
             state += " (submit left no sign)"
         if j.interrupted:
             state += f" ({', '.join(sorted(set(j.interrupted)))} interrupted)"
-        rows.append(["  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.server, j.sched_id, state,
-                     ts(j.submit), ts(j.start), ts(j.end),
-                     " ".join(j.args), j.message.splitlines()[0] if j.message else ""])
+        lines = j.message.splitlines() or [""]
+        msg = lines[0] + (term.ellipsis() if len(lines) > 1 else "")
+        times = [ts(j.submit), took(j.start, j.end)] if duration else [ts(j.submit), ts(j.start), ts(j.end)]
+        rows.append(cells("  " * (depth - 1) + "└ " * (depth > 0) + j.id, j.folder, j.server,
+                          j.sched_id, state, times, " ".join(j.args), msg))
         for t in j.tasks:
             tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
-            rows.append([f"  _{t.index}", "", "", tstate, "", ts(t.start), ts(t.end), "", ""])
-    return rows
+            ttimes = ["", took(t.start, t.end)] if duration else ["", ts(t.start), ts(t.end)]
+            rows.append(cells(f"  _{t.index}", "", "", "", tstate, ttimes, "", ""))
+    return headers, rows

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from argparse import Namespace
 
@@ -12,7 +13,7 @@ from ..client.project import Project
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import table
-from .common import Parser, project, say, user, warn
+from .common import Parser, check_grund, grund_down, project, say, user, warn
 from .jobtable import print_jobs
 
 WHICH = ("active", "done", "archive", "delete", "all")
@@ -22,7 +23,14 @@ def jobs_args(p: Parser) -> None:
     p.add_argument("which", nargs="?", default="active", choices=WHICH)
     p.add_argument("--json", action="store_true")
     p.add_argument("--tree", action="store_true")
+    p.add_argument("-n", type=_count, metavar="N", help="the newest N jobs")
     p.add_argument("--user", type=user)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(text)
+    return int(text)
 
 
 def jobs(a: Namespace) -> int:
@@ -32,28 +40,13 @@ def jobs(a: Namespace) -> int:
         found = jobcache.scan(pr.jobs, folders)
         if a.which == "done":
             found = [j for j in found if j.finished]
-        print_jobs(found, a.json, tree=a.tree)
-        if a.user is None:
-            _check_heartbeat(pr, found)
+        if a.n:   # the newest N, by submit time, in the usual order
+            newest = {j.id for j in sorted(found, key=lambda j: (j.submit, j.number))[-a.n:]}
+            found = [j for j in found if j.id in newest]
+        print_jobs(found, a.json, tree=a.tree, folders=a.which == "all")
+        if a.user is None and not pr.stale:
+            check_grund(pr, found)
     return 0
-
-
-def _check_heartbeat(pr: Project, found: "list[J.Job]") -> None:
-    """Warn when grund has not been seen for a while (its heartbeat came with the fetch)."""
-    hb = H.read(pr.jobs)
-    if hb is not None:
-        if H.age(hb) > H.STALE:
-            warn(f"grund on {pr.server} was last seen {H.describe_age(H.age(hb))} "
-                 f"({hb.get('time', '?')}): is it running? (grunt server-status)")
-        return
-
-    def waited(job: J.Job) -> float:
-        ts = P.parse_ts(job.submit)
-        return time.time() - ts.timestamp() if ts else 0.0
-    waiting = [j for j in found if j.status == J.PENDING and not j.sched_id and waited(j) > H.STALE]
-    if waiting:
-        warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
-             "for it: is it running? (grunt server-status)")
 
 
 def one_job_args(p: Parser) -> None:
@@ -84,6 +77,7 @@ def show(a: Namespace) -> int:
         if j.unconfirmed and j.status == J.PENDING:
             rows += [("submit", ln) if i == 0 else ("", ln)
                      for i, ln in enumerate(j.unconfirmed.rstrip("\n").splitlines())]
+        rows += _failure(j)
         rows += provenance.describe(j.path)
         width = max(len(k) for k, _ in rows)
         for k, v in rows:
@@ -105,6 +99,27 @@ def _attempt_rows(j: J.Job) -> "list[tuple[str, str]]":
     if j.attempt > 1 and len(j.attempts) < j.attempt:
         rows.append((f"attempt {j.attempt}", f"{j.status}, of {j.attempts_max} at most; the latest"))
     return rows
+
+
+SHOW_TAIL = 5   # lines of a failed job's output that show gives
+
+
+def _failure(j: J.Job) -> "list[tuple[str, str]]":
+    """For a job that did not end well: its error line and the last lines of its output."""
+    if not j.finished or j.status == J.DONE:
+        return []
+    found = []
+    err = (P.read_text(os.path.join(j.path, P.ERROR)) or "").strip()
+    if err:
+        found.append(("error", err.splitlines()[0]))
+    lines = []   # type: list[str]
+    for name in P.output_files(os.listdir(j.path)) if os.path.isdir(j.path) else []:
+        if P.ATTEMPT_FILE_RE.match(name):
+            continue   # an earlier attempt's
+        lines += (P.read_text(os.path.join(j.path, name)) or "").splitlines()
+    tail = [ln for ln in lines if ln.strip()][-SHOW_TAIL:]
+    found += [("output" if i == 0 else "", ln) for i, ln in enumerate(tail)]
+    return found
 
 
 def log(a: Namespace) -> int:
@@ -135,16 +150,24 @@ def server_status(a: Namespace) -> int:
         pr.sync()
         hb = H.read(pr.jobs) or {}
         try:
-            pending_cmds = []
-            for _, path in pending.pending_commands(pr.jobs, hb.get("cursor"), pr.server, pr.proj):
+            pending_cmds, oldest = [], None
+            for commit, path in pending.pending_commands(pr.jobs, hb.get("cursor"), pr.server, pr.proj):
                 where, cmd = P.parse_command(path)
                 pending_cmds.append(f"{cmd} {where.jobid}")
+                if oldest is None:
+                    oldest = int(G.out("log", "-1", "--format=%ct", commit, cwd=pr.jobs) or 0)
         except G.GitError:  # a cursor this copy does not know
             pending_cmds = None
         unfinished = len(pr.unfinished())
         problem = pr.problem()
+        down = grund_down(pr)
     age = H.age(hb) if hb else None
-    info = {"server": pr.server, "project": pr.proj, "seen": hb.get("time"),
+    stuck = (hb and not down and oldest is not None and pending_cmds
+             and time.time() - oldest > H.STALE)
+    state = ("unreachable" if pr.stale   # what was pulled before: grund's state now is unknown
+             else "not seen" if not hb or (age > H.STALE and not hb.get("stopped"))
+             else "stopped" if hb.get("stopped") else "stuck" if stuck else "running")
+    info = {"server": pr.server, "project": pr.proj, "state": state, "seen": hb.get("time"),
             "age": None if age is None else int(age), "version": hb.get("version"),
             "pid": hb.get("pid"), "host": hb.get("host"), "pending": pending_cmds,
             "unfinished": unfinished, "problem": problem or None}
@@ -152,18 +175,24 @@ def server_status(a: Namespace) -> int:
         print(json.dumps(info, indent=1))
     else:
         _say_status(info, hb, age)
-    if not hb or age > H.STALE:
-        if not a.json:
-            warn(f"grund on {pr.server} is not running, or not for this project: start it there "
-                 f"with grund --cron (see the crontab line in the README)")
-        return 1
-    return 1 if problem else 0
+    if a.json:
+        pass
+    elif state == "not seen":
+        warn(f"grund on {pr.server} is not running, or not for this project: start it there "
+             f"with grund --cron (see the crontab line in the README)")
+    elif state == "stopped":
+        warn(down)
+    elif state == "stuck":
+        warn(f"grund on {pr.server} runs but has not processed a command pushed "
+             f"{H.describe_age(time.time() - oldest)}: see ~/grunt/srv/{pr.server}/grund.log there")
+    return 0 if state == "running" and not problem else 1
 
 
 def _say_status(info: dict, hb: dict, age: "float | None") -> None:
     say(f"server      {info['server']} (project {info['project']})")
     if hb:
-        say(f"grund       {hb.get('version', '?')}, pid {hb.get('pid', '?')} on {hb.get('host', '?')}")
+        say(f"grund       {hb.get('version', '?')}, pid {hb.get('pid', '?')} on {hb.get('host', '?')}"
+            + (" (stopped)" if hb.get("stopped") else ""))
         say(f"last seen   {hb.get('time', '?')} ({H.describe_age(age)})")
     else:
         say("grund       never seen (no heartbeat yet)")

@@ -48,22 +48,25 @@ def out(a: Namespace) -> int:
         err = P.read_text(os.path.join(j.path, P.ERROR)) or (j.unconfirmed if j.status == J.PENDING else "")
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
-        outs = [(None, P.OUT)] + [(t.index, f"job.{t.index}.out") for t in j.tasks]
+        names = P.output_files(os.listdir(j.path)) if os.path.isdir(j.path) else []
+        names = [n for n in names if not P.ATTEMPT_FILE_RE.match(n)]   # the latest attempt's
         if a.attempt is not None and a.attempt != j.attempt:
             if not 1 <= a.attempt < j.attempt:
                 raise UsageError(f"{j.id} has no attempt {a.attempt} (it is at attempt {j.attempt})")
-            err, outs = "", [(None, P.attempt_file(a.attempt, P.OUT))]
+            err, names = "", [P.attempt_file(a.attempt, P.OUT)]   # shown as its job.out
         elif j.attempt > 1 and not a.attempt:
             print(f"(attempt {j.attempt} of {j.attempts_max}; earlier ones: grunt out {j.id} "
                   f"--attempt N)", file=sys.stderr, flush=True)
         shown = False
-        for idx, name in outs:
+        for name in names:
             text = P.read_text(os.path.join(j.path, name))
             if text is None:
                 continue
-            if idx is not None:
-                say(f"--- task {idx} ---")
-            sys.stdout.write(text)
+            if name not in (P.OUT, P.attempt_file(a.attempt or 0, P.OUT)):
+                m = P.TASK_FILE_RE.match(name)
+                say(f"--- task {m.group(1)} ---" if m else f"--- {name} ---")
+            more = len(names) > 1 and text and not text.endswith("\n")
+            sys.stdout.write(text + "\n" if more else text)
             shown = True
         if not shown and not err:
             say(f"(no output yet: {j.id} is {j.status})")
@@ -80,8 +83,9 @@ def _follow(a: Namespace) -> int:
         found = pr.select(a.jobs)
         if len(found) != 1:
             raise UsageError("out -f follows one job, not a range")
-        onserver.follow(pr, found[0])
-    return 0
+        status, code = onserver.follow(pr, found[0])
+    say(f"({found[0].id} ended {status}{'' if code is None else f', exit {code}'})")
+    return 0 if status == J.DONE else 1
 
 
 def ls_args(p: Parser) -> None:
@@ -176,11 +180,8 @@ def pull(a: Namespace) -> int:
         prog.update(f"fetching the results of {pr.proj} from {pr.server}")
         pr.sync(pr.results)
         prog.update("updating gresults/ links")
-        if a.user is None:
-            relinked = links.refresh(pr)
-        else:
-            relinked = sum(links.link(pr, j) for j in J.scan(pr.jobs))
-        n = len(J.scan(pr.jobs))
+        relinked = links.refresh(pr)
+        n = sum(1 for w in P.job_dirs(pr.jobs) if w.proj == pr.proj)
         prog.stop()
         say(f"pulled {pr.proj}{f' of {a.user}' if a.user else ''} from {pr.server}: {n} job(s)"
             + (f", {relinked} link(s) updated" if relinked else ""))

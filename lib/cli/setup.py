@@ -1,13 +1,14 @@
 """Setting up: newproj (server or client side), newproj-server, init, server, share."""
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
 from argparse import Namespace
 
 from .. import config, runtime
-from ..client import publish
+from ..client import links, publish
 from ..client.project import Project, find_projdir, set_up
 from ..client.remote import Remote
 from ..client.shared import SharedProject, open_project
@@ -36,6 +37,14 @@ def newproj(a: Namespace) -> int:
     server = config.default_server()
     spec = os.path.normpath(a.remote) if a.remote.startswith("/") else a.remote
     set_up(a.proj, spec, server)
+    with contextlib.suppress(GruntError):   # run outside a checkout: nothing to check
+        projdir = find_projdir(os.getcwd())
+        links.keep_out_of_status(projdir)
+        here = config.project_name(projdir)
+        if here != a.proj:
+            warn(f"this checkout is project {here}, not {a.proj}: grunt commands here work on "
+                 f"{here} (set it up with grunt newproj {here} {spec}, or name the checkout's "
+                 f"project in a grunt.projname file)")
     say(f"project {a.proj} set up against {server} ({spec})")
     return 0
 
@@ -73,6 +82,12 @@ def newproj_server(a: Namespace) -> int:
     config.check_name("project", a.proj)
     with Project.here() as pr:
         pr.sync()
+        exists = pr.remote.run(["test", "-d", config.bare_relpath(pr.server, a.proj, "jobs")],
+                               check=False, timeout=30)
+        if exists.returncode == 0:
+            say(f"project {a.proj} already exists on {pr.server}; set it up here with:\n"
+                f"  grunt newproj {a.proj} {pr.remote.spec}")
+            return 0
         publish.send_control(pr, "newproj-server", a.proj + "\n")
         say(f"asked grund on {pr.server} to create project {a.proj}; once it has, run:\n"
             f"  grunt newproj {a.proj} {pr.remote.spec}")
@@ -108,6 +123,7 @@ def server(a: Namespace) -> int:
         return 0
     config.check_name("server", a.name)
     P.write_atomic(os.path.join(projdir, "grunt.server"), a.name + "\n")
+    links.keep_out_of_status(projdir)
     proj = config.project_name(projdir)
     say(f"project {proj} now uses server {a.name}")
     if not os.path.isdir(os.path.join(config.client_proj_dir(a.name, proj), "jobs")):

@@ -1,7 +1,8 @@
 """Making jobs: submit, resubmit.
 
 ``submit`` passes every word before ``-m`` to the program untouched, so its
-command line is split by hand: ``[args...] -m 'message'``, the message last.
+command line is split by hand: ``[args...] -m 'message' [-- args...]``, the
+message last before ``--``.
 """
 from __future__ import annotations
 
@@ -13,25 +14,40 @@ from ..client import provenance, snapshot, submit as S
 from ..client.project import Project
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
-from .common import say, warn
+from .common import check_grund, say, warn
+
+
+MESSAGE_OPTS = ("-m", "--message")
 
 
 def split_message(argv: "list[str]", usage: str) -> "tuple[list[str], str]":
-    """``[args...] -m msg`` -> (args, msg); -m must come last."""
-    rest = list(argv)
+    """``[args...] -m msg [-- args...]`` -> (args, msg); -m must come last before
+    ``--``, after which every word is the program's (``-m`` too)."""
+    rest, tail = list(argv), []   # type: list[str], list[str]
+    if "--" in rest:
+        at = rest.index("--")
+        rest, tail = rest[:at], rest[at + 1:]
     msg = None
-    if len(rest) >= 2 and rest[-2] in ("-m", "--message"):
+    if rest and rest[-1] in MESSAGE_OPTS:
+        raise UsageError(f"the message is missing after {rest[-1]}: grunt {usage} -m 'why'")
+    if len(rest) >= 2 and rest[-2] in MESSAGE_OPTS:
         msg, rest = rest[-1], rest[:-2]
+    elif rest and rest[-1].startswith("--message="):
+        msg, rest = rest[-1][len("--message="):], rest[:-1]
     elif rest and rest[-1].startswith("-m") and len(rest[-1]) > 2:
         msg, rest = rest[-1][2:], rest[:-1]
-    if any(x in ("-m", "--message") for x in rest):
-        raise UsageError(f"-m 'message' must come last: grunt {usage} -m 'why'")
+        if msg.startswith("="):   # -m=text, as other tools take it: the text
+            msg = msg[1:]
+    if any(x in MESSAGE_OPTS for x in rest):
+        raise UsageError(f"-m 'message' must come last (a program argument -m goes after --): "
+                         f"grunt {usage} -m 'why'")
     if msg is None:
         raise UsageError(f"a message is required: grunt {usage} -m 'why'")
     if not msg.strip():
         raise UsageError(f"the message is empty: grunt {usage} -m 'why'")
-    S.check_args(rest)
-    return rest, msg
+    args = rest + tail
+    S.check_args(args)
+    return args, msg
 
 
 def parse_submit(argv: "list[str]") -> Namespace:
@@ -93,6 +109,7 @@ def submit(a: Namespace) -> int:
             f"committing {len(ship)} files and pushing to {pr.server}"))
         prog.stop()
         say(jid)
+        check_grund(pr)
     return 0
 
 

@@ -10,7 +10,9 @@ LOG_FORMAT = "%ct%x00%cd%x00%h%x00%an%x00%s"
 def commits(wc: str, jobid: str) -> "list[tuple[int, str, str, str, str]]":
     """(time, "YYYY-MM-DD HH:MM:SS UTC", short hash, author, subject) of the commits
     touching a job, in any folder it has been in."""
-    raw = G.git("log", "-z", f"--format={LOG_FORMAT}", "--date=format-local:%Y-%m-%d %H:%M:%S UTC",
+    # oldest first: commits of the same second keep their order (a request above
+    # grund's answer), which a sort by time alone would not decide
+    raw = G.git("log", "--reverse", "-z", f"--format={LOG_FORMAT}", "--date=format-local:%Y-%m-%d %H:%M:%S UTC",
                 "--", *(f"{folder}/{jobid}" for folder in P.FOLDERS), cwd=wc, env={"TZ": "UTC"})
     out = []
     fields = raw.decode("utf-8", "replace").split("\0")

@@ -21,7 +21,7 @@ from ..gruntlib import protocol as P
 from ..jobs import Job, Task, load, scan as full_scan
 
 # the record's shape: a cache written by another version of Job is not used
-VERSION = [2, sorted(f.name for f in dataclasses.fields(Job)), sorted(Task._fields)]
+VERSION = [3, sorted(f.name for f in dataclasses.fields(Job)), sorted(Task._fields)]
 
 
 def scan(wc: str, folders: tuple[str, ...] = P.FOLDERS) -> list[Job]:

@@ -10,6 +10,7 @@ between), using gruntlib from grund's runtime directory:
 """
 from __future__ import annotations
 
+import re
 import sys
 
 from .. import config, git as G, jobs as J, runtime
@@ -22,12 +23,28 @@ QUEUE_TIMEOUT = 120  # seconds: a scheduler that does not answer must not hang t
 
 # runs on the server, from its home: grunter.py queue in a job, as grund runs it.
 # argv: <runtime dir> <job dir> grunter.py queue
+# the original's sample grunter writes its summary to job.queue instead of
+# printing it: what it wrote there is printed after what it printed
 QUEUE_PY = ("import os, sys\n"
             "rt, job = (os.path.abspath(a) for a in sys.argv[1:3])\n"
             "if not os.path.isdir(job):\n"
             "    sys.exit(f'{job} is not there yet (is grund running?)')\n"
             "os.chdir(job)\n"
-            "sys.argv[1:3] = [rt]\n" + runtime.BOOTSTRAP)
+            "def _when():\n"
+            "    try:\n"
+            "        return os.stat('job.queue').st_mtime_ns\n"
+            "    except OSError:\n"
+            "        return None\n"
+            "_before = _when()\n"
+            "sys.argv[1:3] = [rt]\n"
+            "try:\n"
+            + "".join("    " + ln + "\n" for ln in runtime.BOOTSTRAP.splitlines()) +
+            "finally:\n"
+            "    if _when() not in (None, _before):\n"
+            "        sys.stdout.flush()\n"
+            "        with open('job.queue', 'rb') as f:\n"
+            "            sys.stdout.buffer.write(f.read())\n"
+            "        sys.stdout.flush()\n")
 
 # runs on the server: reads job.out (and an array's job.<T>.out) in grund's
 # working copy as it grows, and stops once the job has finished (its state, as
@@ -35,6 +52,7 @@ QUEUE_PY = ("import os, sys\n"
 # argv: <runtime dir> <jobs working copy> <jobid> <proj> <poll seconds>
 FOLLOW_PY = r'''
 import os, re, sys, time
+END_MARK = "grunt-follow-ended"
 rt, wc, jid, proj, poll = sys.argv[1:6]
 sys.path.append(rt)
 try:
@@ -51,7 +69,8 @@ while True:
     if where is not None:
         d = where.under(wc)
         done = JobDir(d).state().status in S.FINISHED  # before reading: the last bytes come after
-        files = sorted(n for n in os.listdir(d) if n == "job.out" or re.match(r"job\.\d+\.out$", n))
+        files = sorted(n for n in os.listdir(d)
+                       if n != "job.error" and re.match(r"job(\..+)?\.(out|err|error)$", n))
         for name in files:
             try:
                 with open(os.path.join(d, name), "rb") as f:
@@ -68,6 +87,17 @@ while True:
             out.write(data)
             out.flush()
         if done:
+            try:
+                with open(os.path.join(d, "job.error"), "rb") as f:
+                    err = f.read()
+            except OSError:
+                err = b""
+            if err:
+                out.write(err if err.endswith(b"\n") else err + b"\n")
+            out.flush()
+            st = JobDir(d).state()
+            code = "" if st.exit_code is None else str(st.exit_code)
+            sys.stderr.write("\n%s %s %s\n" % (END_MARK, st.status, code))
             break
     time.sleep(float(poll))
 '''
@@ -78,8 +108,12 @@ def _last_line(p) -> str:
     return err[-1] if err else f"exit {p.returncode}"
 
 
-def follow(pr: Project, job: J.Job) -> None:
-    """Print the job's output as it grows on the server, until the job ends."""
+END_MARK = "grunt-follow-ended"   # FOLLOW_PY's last line on stderr: "<mark> <state> [<exit>]"
+
+
+def follow(pr: Project, job: J.Job) -> "tuple[str, int | None]":
+    """Print the job's output as it grows on the server, until the job ends;
+    its final (state, exit code)."""
     sys.stdout.flush()
     with pr.unlocked():  # other grunt commands may run while this one follows
         p = pr.remote.run(["python3", "-c", FOLLOW_PY, config.runtime_relpath(pr.server),
@@ -87,6 +121,12 @@ def follow(pr: Project, job: J.Job) -> None:
                            str(FOLLOW_POLL)], check=False, stream=True)
     if p.returncode != 0:
         raise GruntError(f"following {job.id} on {pr.server} failed: {_last_line(p)}")
+    m = re.search(rf"^{END_MARK} (\S+) ?(-?\d*)$", p.stderr.decode("utf-8", "replace"), re.M)
+    if m is None:   # a runtime on the server older than this grunt: the state as pulled
+        pr.sync()
+        now = pr.find(job.id) or job
+        return now.status, now.exit_code
+    return m.group(1), int(m.group(2)) if m.group(2) else None
 
 
 def queue(pr: Project) -> str:

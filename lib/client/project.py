@@ -21,7 +21,7 @@ from .. import config, git as G, heartbeat as H, jobs as J
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from . import digest, snapshot, unsettled
-from .remote import Remote
+from .remote import Remote, RemoteError
 
 
 def find_projdir(cwd: str) -> str:
@@ -41,6 +41,14 @@ def no_space(e: BaseException) -> bool:
     if isinstance(e, OSError):
         return e.errno in (errno.ENOSPC, errno.EDQUOT)
     return any(w in str(getattr(e, "stderr", "")) or w in str(e) for w in NO_SPACE)
+
+
+def unreachable(e: BaseException) -> bool:
+    """The server could not be reached, or stopped answering (not: it refused)."""
+    text = str(e)
+    return isinstance(e, RemoteError) and (
+        text.startswith("cannot reach ") or " stopped answering" in text
+        or " broke off" in text or " did not finish within " in text)
 
 
 def full_disk(e: BaseException) -> GruntError:
@@ -92,7 +100,7 @@ class Project:
         self.remote = Remote(spec, server, share)
         self.share = share
         self._warned = False
-        self._said_stale = False
+        self.stale = False     # True once a reading command went on without the server
         self.reading = False   # True: a command that only reads (see sync)
 
     def _take_lock(self) -> None:
@@ -148,12 +156,15 @@ class Project:
             settled = unsettled.settle(wc) if wc == self.jobs else []
             self._move_to_fetched(wc)
         except (GruntError, OSError) as e:
+            if self.reading and unreachable(e):
+                self._say_stale(wc, str(e))
+                return
             if not no_space(e):
                 raise
             clean_temporary(wc)
             if not self.reading:
                 raise full_disk(e) from None
-            self._say_stale(wc, e)
+            self._say_stale(wc, f"could not refresh from {self.server} ({full_disk(e)})")
             return
         for entry, arrived in settled:
             self._say_settled(entry, arrived)
@@ -183,18 +194,17 @@ class Project:
             if os.path.exists(building):
                 os.unlink(building)
 
-    def _say_stale(self, wc: str, e: BaseException) -> None:
-        """A reading command goes on with the copy as it is: say as of when."""
-        if self._said_stale:
+    def _say_stale(self, wc: str, why: str) -> None:
+        """A reading command goes on with the copy as it is: say why and as of when."""
+        if self.stale:
             return
-        self._said_stale = True
+        self.stale = True
         try:
             when = time.strftime(P.TS_FORMAT, time.gmtime(
                 os.stat(os.path.join(wc, ".git", "FETCH_HEAD")).st_mtime))
         except OSError:
             when = "an unknown time"
-        print(f"grunt: note: could not refresh from {self.server} ({full_disk(e)}); showing what was "
-              f"pulled at {when}", file=sys.stderr, flush=True)
+        print(f"grunt: note: {why}; showing what was pulled at {when}", file=sys.stderr, flush=True)
 
     def _say_settled(self, entry: dict, arrived: bool) -> None:
         """Say what became of a change whose push lost its answer (client/unsettled.py)."""
@@ -239,7 +249,7 @@ class Project:
         """Jobs named by id expressions; ids missing from a range are skipped."""
         if not words:
             if default is None:
-                raise UsageError("which job? give job ids, e.g. 12 or abc000011..22")
+                raise UsageError(f"which job? give job ids, e.g. 12 or {self.id_prefix()}000011..22")
             return default()
         prefix = self.id_prefix()
         found, missing = [], []
@@ -279,11 +289,41 @@ def set_up(proj: str, spec: str, server: str) -> None:
         try:
             for kind in config.KINDS:
                 _clone(r, proj, server, os.path.join(base, kind), kind)
-        except GruntError:
+        except GruntError as e:
             if not os.listdir(base):  # leave no trace of a set-up that failed
                 os.rmdir(base)
+            if f"project {proj} does not exist on {server}" in str(e):
+                other = _other_names(r, proj, server)
+                if other:
+                    raise GruntError(other) from None
             raise
     P.write_atomic(os.path.join(base, "remote"), spec + "\n")
+
+
+def _other_names(r: Remote, proj: str, server: str) -> "str | None":
+    """When the server holds its projects under other server names than ours: which
+    (the two sides must use the same name), or None."""
+    try:
+        p = r.run(["find", config.BARE_RELPATH, "-mindepth", "2", "-maxdepth", "2", "-type", "d"],
+                  check=False, timeout=30)
+    except GruntError:
+        return None
+    top = config.BARE_RELPATH + "/"
+    found = [ln[len(top):].split("/") for ln in p.stdout.decode("utf-8", "replace").splitlines()
+             if ln.startswith(top) and ln[len(top):].count("/") == 1]
+    names = sorted({name for name, _ in found if name != server})
+    having = sorted({name for name, pr in found if pr == proj and name != server})
+    if having:
+        return (f"project {proj} is on that server under the server name {having[0]}, but this "
+                f"laptop calls the server {server}: both sides must use the same name "
+                f"(echo {having[0]} > ~/.grunt.defserver here, or grunt server {having[0]} in "
+                f"this checkout), then grunt newproj {proj} {r.spec} again")
+    if names:
+        return (f"project {proj} does not exist on {server}, and that server knows only the "
+                f"server name(s) {', '.join(names)}: if it is one of them, use the same name here "
+                f"(echo <name> > ~/.grunt.defserver, or grunt server <name> in this checkout); "
+                f"else create the project there first: grunt newproj {proj}")
+    return None
 
 
 def _clone(r: Remote, proj: str, server: str, wc: str, kind: str) -> None:

@@ -60,7 +60,7 @@ class SharedProject(Project):
         self.jobs = os.path.join(self.base, "jobs")
         self.results = os.path.join(self.base, "results")
         os.makedirs(self.base, mode=0o700, exist_ok=True)
-        self.share, self._warned, self._said_stale, self.reading = share, True, False, False
+        self.share, self._warned, self.stale, self.reading = share, True, False, False
         self._take_lock()
         self.remote = Remote(spec or server_address(server, proj, self.base), server, share)
         if spec:

@@ -15,7 +15,7 @@ import datetime as _dt
 import os
 import re
 import tempfile
-from typing import Iterator, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 BRANCH = "main"                   # the one branch of every repository
 FOLDERS = ("active", "archive", "delete")
@@ -238,6 +238,20 @@ def array_tasks(spec: str) -> "list[int]":
             first = int(m.group(1))
             tasks.update(range(first, int(m.group(2) or first) + 1, int(m.group(3) or 1)))
     return sorted(tasks)
+
+
+# what a job printed: job.out, an array task's job.<T>.out, and whatever else a
+# grunter names so (job.3.setup.out, job.4_0.out, job.4_0.err, job.4_0.error);
+# job.error itself is grunt's word on a failed submit, not output
+OUTPUT_RE = re.compile(r"^job(?:\..+)?\.(?:out|err|error)$")
+ATTEMPT_FILE_RE = re.compile(r"^job\.try\d+\.")   # an earlier attempt's file (attempt_file)
+
+
+def output_files(names: "Iterable[str]") -> "list[str]":
+    """The job's output files among ``names``: job.out first, then in natural order."""
+    def key(name: str) -> "tuple":
+        return (name != OUT, [int(w) if w.isdigit() else w for w in re.split(r"(\d+)", name)])
+    return sorted((n for n in names if n != ERROR and OUTPUT_RE.match(n)), key=key)
 
 
 def is_job_file(rel: str) -> bool:

@@ -86,7 +86,8 @@ class Grund:
         to the open file, which the parent's exit does not close for the
         child), so two cron runs at the same moment never start two grunds.
         """
-        if os.fork() != 0:
+        self.child = os.fork()
+        if self.child != 0:
             return False
         os.setsid()
         os.chdir("/")   # hold no directory the user may want to unmount
@@ -164,6 +165,12 @@ class Grund:
                         pass
                 except BlockingIOError:
                     pass
+        if not self.once:   # a clean stop: said in every project's heartbeat
+            for served in self.projects.values():
+                try:
+                    served.beat(stopped=True)
+                except (GruntError, OSError) as e:
+                    log.warning("%s: cannot mark the heartbeat stopped: %s", served.proj, e)
         self.settings.hooks.reap(wait=True)   # bounded by --hook-timeout
         log.info("grund %d stopping", os.getpid())
         return 0
@@ -242,11 +249,45 @@ def _project_command(action: str, names: "list[str]") -> int:
     return 0
 
 
+def _control(action: str) -> int:
+    """``grund status``: is one running (exit 0) or not (exit 1); ``grund stop``: stop
+    it (SIGTERM, then wait for its lock), exit 0 once none runs."""
+    try:
+        server = config.default_server()
+        path = config.grund_file(server, "grund.lock")
+        f = open(path, "r") if os.path.exists(path) else None
+    except (GruntError, OSError) as e:
+        print(f"grund: error: {e}", file=sys.stderr)
+        return 1
+    if f is None or flock_within(f, 0):
+        if f is not None:
+            f.close()
+        print(f"grund is not running for server {server} (start it with: grund --cron)")
+        return 1 if action == "status" else 0
+    with f:
+        f.seek(0)
+        pid = f.read().strip()
+        if action == "status":
+            print(f"grund is running for server {server} (pid {pid or '?'})")
+            return 0
+        try:
+            os.kill(int(pid), signal.SIGTERM)
+        except (ValueError, ProcessLookupError):
+            pass
+        if not flock_within(f, 60):
+            print(f"grund: error: grund pid {pid} did not stop within 60 s", file=sys.stderr)
+            return 1
+    print(f"stopped grund for server {server} (pid {pid})")
+    return 0
+
+
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(prog="grund", description="grunt's daemon on the server")
-    ap.add_argument("action", nargs="?", choices=["run", "restart", "newproj", "share"],
-                    default="run", help="restart: stop a running grund first; newproj <proj>: "
-                    "create a project; share <proj> <unix-group>: let the group read it")
+    ap.add_argument("action", nargs="?",
+                    choices=["run", "restart", "stop", "status", "newproj", "share"],
+                    default="run", help="restart: stop a running grund first; stop: stop it; "
+                    "status: is it running (exit 1 if not); newproj <proj>: create a project; "
+                    "share <proj> <unix-group>: let the group read it")
     ap.add_argument("names", nargs="*", help=argparse.SUPPRESS)
     ap.add_argument("--once", action="store_true", help="process everything pending and exit")
     ap.add_argument("--cron", action="store_true",
@@ -265,6 +306,8 @@ def main(argv: "list[str] | None" = None) -> int:
     a = ap.parse_args(argv)
     if a.action in ("newproj", "share"):
         return _project_command(a.action, a.names)
+    if a.action in ("stop", "status"):
+        return _control(a.action)
     if a.names:
         ap.error(f"unrecognized arguments: {' '.join(a.names)}")
     handlers = []   # type: list[logging.Handler]
@@ -279,6 +322,9 @@ def main(argv: "list[str] | None" = None) -> int:
                 return 0  # the one grund is serving: cron stays silent
             raise
         if a.cron and not d.detach():
+            # cron mails what a job prints: one line when grund had to be started
+            print(f"started grund for server {server} (pid {d.child}), logging to "
+                  f"{config.grund_file(server, 'grund.log')}")
             return 0
         handlers = log_to(config.grund_file(server, "grund.log"), None if a.cron else sys.stderr,
                           a.quiet)

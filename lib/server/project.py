@@ -406,13 +406,17 @@ class ServedProject:
         except GruntError as e:  # the bare repo may be out of room as well
             log.error("%s: cannot record the problem for clients: %s", self.proj, e)
 
-    def beat(self, pending: "int | None" = None, cursor: "str | None" = None) -> None:
-        """Write the heartbeat: when due (every H.EVERY s), or when the work changed."""
+    def beat(self, pending: "int | None" = None, cursor: "str | None" = None,
+             stopped: bool = False) -> None:
+        """Write the heartbeat: when due (every H.EVERY s), or when the work changed.
+
+        ``stopped``: grund stops cleanly; the clients say so at once, instead of
+        when the heartbeat is ten minutes old."""
         now = time.time()
         if not self.beat_at:
             self.take_over_beat()
         if pending is None:
-            if now - self.beat_at < H.EVERY:
+            if now - self.beat_at < H.EVERY and not stopped:
                 return
             pending = 0
             unfinished = len(self.load_seen().get("watch", []))   # idle: as last looked at
@@ -421,14 +425,16 @@ class ServedProject:
         if cursor is None:
             cur = Cursor.load(self.state_file(P.CURSOR))   # no git: a file read
             cursor = cur.commit if cur else None
-        key = (pending, cursor, unfinished, self.problem)
+        key = ("stopped",) if stopped else (pending, cursor, unfinished, self.problem)
         if key == self.beat_key and now - self.beat_at < H.EVERY:
             return
-        H.write(self.bare, {"time": P.now_ts(), "unix": int(now), "version": __version__,
-                            "pid": os.getpid(), "host": socket.gethostname(), "cursor": cursor,
-                            "pending": pending, "unfinished": unfinished, "every": H.EVERY,
-                            "problem": self.problem},
-                self.beat_blobs)
+        data = {"time": P.now_ts(), "unix": int(now), "version": __version__,
+                "pid": os.getpid(), "host": socket.gethostname(), "cursor": cursor,
+                "pending": pending, "unfinished": unfinished, "every": H.EVERY,
+                "problem": self.problem}
+        if stopped:
+            data["stopped"] = True
+        H.write(self.bare, data, self.beat_blobs)
         self.beat_at, self.beat_key = now, key
 
     def take_over_beat(self) -> None:
@@ -439,7 +445,8 @@ class ServedProject:
         if found is None:
             return
         blob, data = found
-        if data.get("version") != __version__ or data.get("host") != socket.gethostname():
+        if (data.get("version") != __version__ or data.get("host") != socket.gethostname()
+                or data.get("stopped")):
             return
         try:
             self.beat_at = min(float(data["unix"]), time.time())
