@@ -23,6 +23,11 @@ SETTINGS = {
     "results": [],           # result file patterns, e.g. ["*.csv", "plots/**"];
                              # empty: every file the job created
     "kill_wait": 10,         # local runner: seconds from SIGTERM to SIGKILL on cancel
+    "retry": None,           # run a job again when it ends so, with more resources, e.g.
+    # {"TIMEOUT": {"time": "2x", "max": 3, "cap": {"time": "1-00:00:00"}},
+    #  "OUT_OF_MEMORY": {"memory": "2x", "max": 2}, "NODE_FAIL": {"max": 2}}
+    # per end state: max = attempts in all; time/memory/cpus = a factor "2x" or a value
+    # ("4:00:00", "32G"); cap = what scaling may reach (the partition's limit)
 }
 
 from gruntlib import runner  # noqa: E402  (installed by grund, next to grunter)

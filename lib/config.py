@@ -121,6 +121,11 @@ def grund_file(server: str, name: str) -> str:
 
 
 # ---------------------------------------------------------------- the client's home
+def hook_path(server: str) -> str:
+    """The user's end hook, run by grund when a job ends (server/hooks.py)."""
+    return os.path.join(server_root(server), "hooks", "job-end")
+
+
 def client_proj_dir(server: str, proj: str) -> str:
     """The client's copies of a project: jobs, results, remote, lock."""
     return os.path.join(grunt_dir(), "wc", server, proj)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import UsageError
-from .gruntlib import protocol as P, states, sweep as SW
+from .gruntlib import protocol as P, retry, states, sweep as SW
 from .gruntlib.jobdir import JobDir
 from .gruntlib.states import (CANCELED, DONE, FAILED, FINISHED, OUT_OF_MEMORY,  # noqa: F401
                               PENDING, RUNNING, TIMEOUT, derive_state)
@@ -37,6 +37,11 @@ class Job:
     unconfirmed: str = ""   # grunter.py submit ended well but left no sign of a job: its output
     labels: list[str] = field(default_factory=list)   # a sweep's runs: lr=0.1 seed=3, by task
     task: int | None = None   # the one run named by <jobid>_<task>, not cached
+    attempt: int = 1        # the attempt now on (grund retries, job.attempt)
+    attempts_max: int = 1   # the attempts its retry rule allows
+    attempts: list[dict] = field(default_factory=list)  # ended attempts (job.attempts)
+    after: str = ""         # held until this job ends: <jobid>:<ok|any|notok>
+    deciding: bool = False  # ended, and grund has yet to decide on a retry (job.retry)
 
     @property
     def number(self) -> int:
@@ -48,7 +53,8 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        """Its state can no longer change (an attempt that may be retried can)."""
+        return self.status in FINISHED and not self.deciding
 
     @property
     def is_sweep(self) -> bool:
@@ -67,12 +73,21 @@ class Job:
         d = {"id": self.id, "server": self.server, "folder": self.folder,
              "status": self.status, "sched_id": self.sched_id, "submit": self.submit,
              "start": self.start, "end": self.end, "args": self.args,
-             "message": self.message, "exit_code": self.exit_code}
+             "message": self.message, "exit_code": self.exit_code,
+             # only for jobs that have them: retried, held (--after)
+             **({"attempt": self.attempt, "attempts": self.attempts}
+                if self.attempt > 1 or self.attempts else {}),
+             **({"after": self.after} if self.after else {})}
         if self.is_sweep:
             d["tasks"] = [{"id": f"{self.id}_{t.index}", "task": t.index, "label": self.label(t.index),
                            "status": t.status, "exit_code": t.exit_code, "start": t.start,
                            "end": t.end} for t in self.tasks]
         return d
+
+    @property
+    def attempt_label(self) -> str:
+        """`` (attempt 2 of 3)`` once grund has retried the job, else ""."""
+        return f" (attempt {self.attempt} of {self.attempts_max})" if self.attempt > 1 else ""
 
 
 def load(top: str, where: P.JobPath) -> Job:
@@ -85,6 +100,10 @@ def load(top: str, where: P.JobPath) -> Job:
     tasks = P.array_tasks(spec) if spec else (list(range(len(labels))) if labels else None)
     st = states.job_state(texts, tasks)
     args = texts.get(P.ARGS)
+    cur = (retry.records(texts.get(P.ATTEMPT)) or [{}])[0]
+    attempts = retry.records(texts.get(P.ATTEMPTS))
+    deciding = (P.RETRY in texts and not spec and st.status in (FAILED, TIMEOUT, OUT_OF_MEMORY)
+                and P.ERROR not in texts and len(attempts) < int(cur.get("attempt") or 1))
     return Job(
         id=where.jobid, proj=where.proj, folder=where.folder, path=path,
         server=line(texts.get(P.SERVER)), message=(texts.get(P.MESSAGE) or "").strip(),
@@ -97,7 +116,9 @@ def load(top: str, where: P.JobPath) -> Job:
                      if ln.strip()],
         unconfirmed=texts.get(P.UNCONFIRMED, ""),
         status=st.status, exit_code=st.exit_code, detail=st.detail, start=st.start, end=st.end,
-        tasks=list(st.tasks), labels=labels)
+        tasks=list(st.tasks), labels=labels, attempt=int(cur.get("attempt") or 1),
+        attempts_max=int(cur.get("max") or 1), attempts=attempts, deciding=deciding,
+        after=line(texts.get(P.AFTER)))
 
 
 def _labels(text: str | None) -> list[str]:

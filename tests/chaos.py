@@ -19,6 +19,8 @@ suite light ones through tests/test_chaos.py):
   the same job at once (each must get a job of its own);
 * kill9: grund is killed with -9 at random moments and restarted while jobs
   and their status and update commands flow;
+* kill9_retries: the same while jobs end, grund decides on retries and submits
+  them (every job must run exactly twice and end Done at attempt 2);
 * interrupt: `grunt submit` gets SIGINT or SIGKILL at random moments, and the
   next submit must work;
 * network (ssh only): a proxy before the sshd cuts or stalls each submit's
@@ -612,6 +614,94 @@ def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None,
         w.close()
 
 
+# ---------------------------------------------------------------- kill -9 during retries
+# Every job fails its first attempt and succeeds on the next (a marker in its
+# directory); its grunter's policy retries a failure.  Each run appends a line
+# to ~/runs.txt on the server: a job must run exactly twice.
+RETRY_GRUNTER = ('import sys\nfrom gruntlib import runner\n'
+                 'sys.exit(runner.main({"runner": "local", "command": "sh run.sh", "memory": "1G",'
+                 ' "retry": {"FAILED": {"memory": "2x", "max": 3}}}))\n')
+RETRY_RUN_SH = ('echo "$(basename "$(dirname "$PWD")")" >> "$HOME/runs.txt"\n'
+                'if [ -e tried ]; then echo second; else touch tried; exit 3; fi\n')
+
+
+def _attempts(w: World, jid: str) -> list[dict]:
+    path = os.path.join(w.swc(), "active", jid, PROJ, "job.attempts")
+    try:
+        with open(path) as f:
+            return [json.loads(ln) for ln in f if ln.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def kill9_retries(jobs: int = 20, kills: int = 30, seed: int | None = None,
+                  ssh: Ssh | None = None, limit: float = 180.0) -> tuple[dict, list[str]]:
+    """grund killed with -9 at random moments while jobs end, are decided on and retried."""
+    rnd = random.Random(seed)
+    w = World(ssh=ssh)
+    try:
+        for name, text in (("grunter.py", RETRY_GRUNTER), ("run.sh", RETRY_RUN_SH)):
+            with open(os.path.join(w.proj, name), "w") as f:
+                f.write(text)
+        w.git("commit", "-q", "-am", "retry on failure", cwd=w.proj)
+        ids = [w.grunt("submit", f"r{k}", "-m", f"retry {k}", check=True).stdout.strip()
+               for k in range(jobs)]
+        g = w.start_grund("--refresh", "0.5")
+        n, phases, t0 = 0, Counter(), time.monotonic()
+        while n < kills or not all(len(_attempts(w, j)) == 2 for j in ids):
+            if time.monotonic() - t0 > limit:
+                break
+            time.sleep(rnd.uniform(0.05, 0.6))
+            phases[phase(g.pid)] += 1
+            g.send_signal(signal.SIGKILL)
+            g.wait()
+            n += 1
+            g = w.start_grund("--refresh", "0.5")
+        g.send_signal(signal.SIGKILL)
+        g.wait()
+        # a push killed in the bare repo leaves its lock, which grund removes once
+        # it is a minute old (recovery.py): give the last rounds that long
+        settle = time.monotonic() + 90
+        for k in range(1000):
+            w.grund_once("--refresh", "0")
+            if k >= 2 and (all(len(_attempts(w, j)) == 2 for j in ids)
+                           or time.monotonic() > settle):
+                w.grund_once("--refresh", "0")
+                break
+            time.sleep(1)
+        try:
+            with open(os.path.join(w.srv, "runs.txt")) as f:
+                runs = Counter(ln.strip() for ln in f if ln.strip())
+        except FileNotFoundError:
+            runs = Counter()
+        states = w.jobs_json()
+        problems, dups, lost, stuck = [], 0, 0, 0
+        for j in ids:
+            recs = _attempts(w, j)
+            shape = [(r.get("attempt"), r.get("state"), bool(r.get("next"))) for r in recs]
+            if runs[j] > 2:
+                dups += runs[j] - 2
+                problems.append(f"{j}: ran {runs[j]} times")
+            elif runs[j] < 2:
+                lost += 2 - runs[j]
+                problems.append(f"{j}: ran {runs[j]} time(s), not 2")
+            if shape != [(1, "FAILED", True), (2, "COMPLETED", False)]:
+                problems.append(f"{j}: attempts recorded as {shape}")
+            if (states[j]["status"], states[j].get("attempt")) != ("Done", 2):
+                stuck += 1
+                problems.append(f"{j} is {states[j]['status']} at attempt {states[j].get('attempt')}")
+        problems += check_repos(w)
+        figures = {"jobs": len(ids), "kills survived": n, "runs": sum(runs[j] for j in ids),
+                   "retries recorded": sum(1 for j in ids for r in _attempts(w, j) if r.get("next")),
+                   "Done at attempt 2": sum(1 for j in ids if states[j]["status"] == "Done"
+                                            and states[j].get("attempt") == 2),
+                   "losses": lost, "duplicates": dups, "stuck": stuck,
+                   "kills by phase": dict(phases.most_common()), **w.ssh_figures()}
+        return figures, problems
+    finally:
+        w.close()
+
+
 # ---------------------------------------------------------------- client interrupted
 def interrupt(rounds: int = 20, seed: int | None = None,
               ssh: Ssh | None = None) -> tuple[dict, list[str]]:
@@ -704,6 +794,8 @@ def main() -> int:
              lambda ssh: twins(3, 10, ssh)),
             ("kill -9 of grund: 30 jobs with status and update, >= 50 kills",
              lambda ssh: kill9(30, 50, seed, ssh)),
+            ("kill -9 of grund during retries: 20 jobs failing once, >= 30 kills",
+             lambda ssh: kill9_retries(20, 30, seed, ssh)),
             ("interrupted grunt submit: 30 rounds of SIGINT/SIGKILL", lambda ssh: interrupt(30, seed, ssh))]
     bad = 0
     totals = {t: Counter() for t in transports}

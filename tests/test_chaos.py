@@ -26,6 +26,12 @@ def test_kill_9_of_grund_loses_and_repeats_nothing(grunt_hermetic):
 
 
 @pytest.mark.system
+def test_kill_9_of_grund_during_retries_runs_each_retry_once(grunt_hermetic):
+    f = check(chaos.kill9_retries(jobs=4, kills=6, seed=7))
+    assert f["runs"] == 8 and f["Done at attempt 2"] == 4 and f["kills survived"] >= 6
+
+
+@pytest.mark.system
 def test_interrupted_submits_burn_no_id(grunt_hermetic):
     f = check(chaos.interrupt(rounds=4, seed=7))
     assert f["id gaps"] == 0 and f["next submits failed"] == 0

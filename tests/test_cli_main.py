@@ -16,7 +16,7 @@ def test_help(core):
     summaries = [ln for ln in r.out.splitlines() if ln.startswith("  ")]
     assert len(summaries) > 20 and all(ln.rstrip().endswith(".") for ln in summaries), summaries
     r = core.grunt("help", "submit").ok()
-    assert r.out.startswith("usage: grunt submit [args...] -m 'message' [-- args...]\n\n")
+    assert r.out.startswith("usage: grunt submit [--after <jobid>[:ok|any|notok]] [args...] -m 'message' [-- args...]\n\n")
     assert core.grunt("jobs", "--help").ok().out.startswith("usage: grunt jobs ")
     assert core.grunt("help", "results").ok().out.startswith("usage: grunt update ")
     r = core.grunt("help", "frobnicate")

@@ -95,3 +95,20 @@ def test_parse_ids_errors(word, msg):
     with pytest.raises(UsageError) as e:
         J.parse_ids([word], "ali")
     assert msg in str(e.value)
+
+
+def test_an_ended_attempt_is_not_finished_until_grund_has_decided_on_a_retry(tmp_path):
+    where = protocol.JobPath("active", "ali000008", "p")
+    path = write_job(str(tmp_path / where.rel), {
+        "job.start": T0 + "\n", "job.end": T1 + "\n", "job.exitcode": "143\n",
+        "job.status": "TIMEOUT\n", "job.retry": '{"policy": {}, "resources": {}}\n'})
+    j = J.load(str(tmp_path), where)
+    assert (j.status, j.deciding, j.finished) == (J.TIMEOUT, True, False)
+    write_job(path, {"job.attempts": '{"attempt": 1, "state": "TIMEOUT", "next": null}\n'})
+    j = J.load(str(tmp_path), where)
+    assert (j.deciding, j.finished, j.attempt_label) == (False, True, "")
+    write_job(path, {"job.attempt": '{"attempt": 2, "max": 3}\n', "job.try1.end": T1})
+    for name in ("job.end", "job.exitcode", "job.status", "job.start"):
+        os.unlink(os.path.join(path, name))
+    j = J.load(str(tmp_path), where)
+    assert (j.status, j.finished, j.attempt_label) == (J.PENDING, False, " (attempt 2 of 3)")

@@ -97,6 +97,8 @@ def test_bash_completion_of_commands_and_job_ids(core, core_proj):
     # ids come from the local jobs copy: the server is not asked
     os.rename(core.bare("p"), core.bare("p") + ".away")
     assert sorted(_complete(["grunt", "cancel", ""], core_proj, path)) == [a, b]
-    assert _complete(["grunt", "out", "-"], core_proj, path) == ["-f"]
+    assert _complete(["grunt", "out", "-"], core_proj, path) == ["-f", "--attempt"]
+    assert _complete(["grunt", "submit", "--a"], core_proj, path) == ["--after"]
+    assert sorted(_complete(["grunt", "submit", "--after", ""], core_proj, path)) == [a, b]
     assert sorted(_complete(["grunt", "jobs", "a"], core_proj, path)) == ["active", "all", "archive"]
     assert _complete(["grunt", "cancel", ""], core.work, path) == []   # not in a project

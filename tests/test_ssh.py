@@ -91,8 +91,10 @@ class Client:
             "[user]\n\tname = Test User\n\temail = test@example.invalid\n"
             "[init]\n\tdefaultBranch = main\n")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GRUNT_"))}
-        # grund runs by hand here (--once): status need not wait for its answer
-        self.env.update(HOME=str(self.home), GRUNT_SSH=sshd.ssh_command, GRUNT_STATUS_WAIT="0")
+        # grund runs by hand here (--once): status need not wait for its answer;
+        # GRUNT_DIGEST=0: these tests compare stderr (the digest line: test_client_digest.py)
+        self.env.update(HOME=str(self.home), GRUNT_SSH=sshd.ssh_command, GRUNT_STATUS_WAIT="0",
+                        GRUNT_DIGEST="0")
 
     def checkout(self, proj: str) -> "Checkout":
         """A git checkout named proj holding grunter.py and run.sh."""

@@ -15,10 +15,12 @@ HELP: dict[str, tuple[str, str]] = {
                 "--user <owner>: read <owner>'s shared project <proj> instead (read-only copy)."),
     "newproj-server": ("newproj-server <proj>",
                        "From an existing project: ask grund on the server to create project <proj>."),
-    "submit": ("submit [args...] -m 'message' [-- args...]",
+    "submit": ("submit [--after <jobid>[:ok|any|notok]] [args...] -m 'message' [-- args...]",
                "Snapshot the project's git-tracked files (plus grunter.py) into a new job,\n"
                "push it and print the job id.  -m 'message' must come last, or before --:\n"
-               "every word after -- is the program's, -m too."),
+               "every word after -- is the program's, -m too.\n"
+               "--after: grund holds the job until <jobid> has ended (ok: Done, the default;\n"
+               "notok: not Done; any), then submits it, or cancels it saying why."),
     "sweep": ("sweep name=v1,v2 [name=a..b[:step]] [options] [-- fixed args] -m 'msg'",
               "Many runs of the project from one snapshot, as one job with a task per run\n"
               "(<jobid>_<task>).  Options: [--zip a,b] [--table runs.tsv] [--repeat N]\n"
@@ -43,10 +45,11 @@ HELP: dict[str, tuple[str, str]] = {
              "Fetch the jobs and results repositories from the server.\n"
              "--user <owner>: another user's shared project, into a read-only copy,\n"
              "linked as gresults/<owner>/<jobid>."),
-    "out": ("out [-f] <jobid..> [--user <owner>]",
+    "out": ("out [-f] [--attempt N] <jobid..> [--user <owner>]",
             "Print the jobs' output: job.error when submission failed, then job.out and\n"
             "every other job*.out and job*.err file.  -f: follow one job's output on the\n"
-            "server until the job ends, then say its state (exit 1 unless Done)."),
+            "server until the job ends, then say its state (exit 1 unless Done).\n"
+            "--attempt N: the output of attempt N of a job grund retried (default: the latest)."),
     "wait": ("wait [jobid..]",
              "Wait until the jobs (default: the unfinished active ones) have finished;\n"
              "exit 1 when any of them did not end Done."),

@@ -107,6 +107,7 @@ def _job_rows(jobs: list[Job], tree: bool, folders: bool, short: bool, server: b
         state = j.status + (f" ({j.exit_code})" if j.exit_code not in (None, 0) else "")
         if j.is_sweep:
             state = f"{j.status} ({j.counts()})"
+        state += j.attempt_label + (" (deciding on a retry)" if j.deciding else "")
         if j.status == PENDING and j.detail:
             state += f" {j.detail.split(' ', 1)[1]}" if " " in j.detail else ""
         if j.status == PENDING and j.unconfirmed:

@@ -80,6 +80,8 @@ def show(a: Namespace) -> int:
         state = j.status + (f" (exit {j.exit_code})" if j.exit_code is not None else "")
         if j.detail and not j.finished:
             state += f", scheduler: {j.detail}"
+        elif j.status == J.CANCELED and " " in j.detail:
+            state += f": {j.detail.split(' ', 1)[1]}"   # the reason grund canceled it
         msg = j.message.splitlines() or [""]
         rows = [("job", f"{j.id} ({j.folder})"), ("message", msg[0]),
                 *(("", ln) for ln in msg[1:]),
@@ -94,6 +96,9 @@ def show(a: Namespace) -> int:
             t = next(t for t in j.tasks if t.index == j.task)
             rows.append(("run", f"{j.id}_{j.task} {j.label(j.task)}: {t.status}"
                          + (f" (exit {t.exit_code})" if t.exit_code is not None else "")))
+        if j.after:
+            rows.append(("after", j.after))
+        rows += _attempt_rows(j)
         if j.unconfirmed and j.status == J.PENDING:
             rows += [("submit", ln) if i == 0 else ("", ln)
                      for i, ln in enumerate(j.unconfirmed.rstrip("\n").splitlines())]
@@ -103,6 +108,22 @@ def show(a: Namespace) -> int:
         for k, v in rows:
             say(f"{k:<{width}}  {v}".rstrip())
     return 0
+
+
+def _attempt_rows(j: J.Job) -> "list[tuple[str, str]]":
+    """One row per attempt of a job with a retry policy: its end, resources, what grund did."""
+    rows = []
+    for rec in j.attempts:
+        n = rec.get("attempt")
+        res = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("resources") or {}).items()) if v)
+        code = f" (exit {rec['exitcode']})" if rec.get("exitcode") is not None else ""
+        then = "retried" if rec.get("next") else "not retried"
+        where = "the latest" if n == j.attempt else f"output: grunt out {j.id} --attempt {n}"
+        rows.append((f"attempt {n}", f"{rec.get('state', '?')}{code} at {rec.get('end') or '?'}"
+                     f"{'; ' + res if res else ''}; {then} ({rec.get('why', '')}); {where}"))
+    if j.attempt > 1 and len(j.attempts) < j.attempt:
+        rows.append((f"attempt {j.attempt}", f"{j.status}, of {j.attempts_max} at most; the latest"))
+    return rows
 
 
 SHOW_TAIL = 5   # lines of a failed job's output that show gives
@@ -118,6 +139,8 @@ def _failure(j: J.Job) -> "list[tuple[str, str]]":
         found.append(("error", err.splitlines()[0]))
     lines = []   # type: list[str]
     for name in P.output_files(os.listdir(j.path)) if os.path.isdir(j.path) else []:
+        if P.ATTEMPT_FILE_RE.match(name):
+            continue   # an earlier attempt's
         lines += (P.read_text(os.path.join(j.path, name)) or "").splitlines()
     tail = [ln for ln in lines if ln.strip()][-SHOW_TAIL:]
     found += [("output" if i == 0 else "", ln) for i, ln in enumerate(tail)]

@@ -36,6 +36,7 @@ def _each_job(a: Namespace, page: bool = False, headers: bool = True):
 
 def out_args(p: Parser) -> None:
     p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("--attempt", type=int, default=None)
     p.add_argument("jobs", nargs="*")
     p.add_argument("--user", type=user)
 
@@ -48,8 +49,16 @@ def out(a: Namespace) -> int:
         if err:
             sys.stdout.write(err if err.endswith("\n") else err + "\n")
         names = P.output_files(os.listdir(j.path)) if os.path.isdir(j.path) else []
+        names = [n for n in names if not P.ATTEMPT_FILE_RE.match(n)]   # the latest attempt's
         if j.task is not None:   # one run: its own output only
             names = [n for n in names if n in (f"job.{j.task}.out", f"job.{j.task}.err")]
+        if a.attempt is not None and a.attempt != j.attempt:
+            if not 1 <= a.attempt < j.attempt:
+                raise UsageError(f"{j.id} has no attempt {a.attempt} (it is at attempt {j.attempt})")
+            err, names = "", [P.attempt_file(a.attempt, P.OUT)]   # shown as its job.out
+        elif j.attempt > 1 and not a.attempt:
+            print(f"(attempt {j.attempt} of {j.attempts_max}; earlier ones: grunt out {j.id} "
+                  f"--attempt N)", file=sys.stderr, flush=True)
         shown = False
         for name in names:
             text = P.read_text(os.path.join(j.path, name))
@@ -58,7 +67,7 @@ def out(a: Namespace) -> int:
             m = P.TASK_FILE_RE.match(name)
             if m and j.is_sweep and j.task is None:
                 say(f"--- {j.id}_{m.group(1)}: {j.label(int(m.group(1)))} ---")
-            elif name != P.OUT and j.task is None:
+            elif name not in (P.OUT, P.attempt_file(a.attempt or 0, P.OUT)) and j.task is None:
                 say(f"--- task {m.group(1)} ---" if m else f"--- {name} ---")
             more = len(names) > 1 and text and not text.endswith("\n")
             sys.stdout.write(text + "\n" if more else text)

@@ -10,10 +10,11 @@ import os
 from argparse import Namespace
 from typing import Callable
 
-from .. import term
+from .. import config, jobs as J, term
 from ..client import provenance, snapshot, submit as S
 from ..client.project import Project
 from ..errors import GruntError, UsageError
+from ..gruntlib import protocol as P
 from .common import check_grund, say, warn
 
 
@@ -62,17 +63,49 @@ def split_message(argv: "list[str]", usage: str) -> "tuple[list[str], str]":
 
 
 def parse_submit(argv: "list[str]") -> Namespace:
+    after = None
+    if argv and (argv[0] == "--after" or argv[0].startswith("--after=")):
+        if argv[0] == "--after":
+            if len(argv) < 2 or argv[1].startswith("-"):
+                raise UsageError("--after needs a job: grunt submit --after <jobid>[:ok|any|notok] "
+                                 "[args...] -m 'why'")
+            after, argv = argv[1], argv[2:]
+        else:
+            after, argv = argv[0].split("=", 1)[1], argv[1:]
+        kind = after.rpartition(":")[2] if ":" in after else "ok"
+        if kind not in P.AFTER_KINDS:
+            raise UsageError(f"--after {after}: how the job must end is ok, any or notok, "
+                             f"not {kind!r}")
     args, msg = split_message(argv, "submit [args...]")
-    return Namespace(args=args, message=msg)
+    return Namespace(args=args, message=msg, after=after)
+
+
+def _after(pr: Project, after: "str | None") -> "dict[str, str]":
+    """job.after for ``--after <jobid>[:kind]``: the parent must exist in this project."""
+    if after is None:
+        return {}
+    word, _, kind = after.partition(":")
+    ids = J.parse_ids([word], pr.id_prefix())
+    if len(ids) != 1:
+        raise UsageError(f"--after takes one job, not {word!r}")
+    parent = pr.find(ids[0])
+    if ids[0] == P.format_jobid(config.prefix(), S.next_number(pr.jobs, config.prefix())):
+        raise GruntError(f"--after {ids[0]}: that is this new job; a job cannot wait for "
+                         "itself; nothing was submitted")
+    if parent is None:
+        raise GruntError(f"--after {ids[0]}: no such job in {pr.proj} on {pr.server}; "
+                         "nothing was submitted")
+    return {P.AFTER: f"{parent.id}:{kind or 'ok'}\n"}
 
 
 def submit(a: Namespace) -> int:
-    return submit_here(a.args, a.message)
+    return submit_here(a.args, a.message, after=a.after)
 
 
 def submit_here(args: "list[str]", message: str, files: "dict[str, str] | None" = None,
-                shown: "Callable[[str], str]" = str) -> int:
-    """A new job of the current checkout with ``args`` and more job ``files``; print it."""
+                shown: "Callable[[str], str]" = str, after: "str | None" = None) -> int:
+    """A new job of the current checkout with ``args`` and more job ``files``; print it.
+    ``after``: ``<jobid>[:kind]``, the job grund holds it for (submit --after)."""
     with Project.here() as pr, term.Progress("submit") as prog:
         if not os.path.isfile(os.path.join(pr.projdir, "grunter.py")):
             raise GruntError(f"no grunter.py in {pr.projdir}: run grunt init to write one "
@@ -90,6 +123,7 @@ def submit_here(args: "list[str]", message: str, files: "dict[str, str] | None" 
         tree = snapshot.project_tree(pr.projdir, os.path.join(pr.jobs, ".git"), ship)
         prog.update(f"fetching from {pr.server}")
         pr.sync()
+        record = {**record, **_after(pr, after)}
         jid = S.submit_checkout(pr, args, message, ship, tree, record, lambda: prog.update(
             f"committing {len(ship)} files and pushing to {pr.server}"))
         prog.stop()

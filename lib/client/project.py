@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from .. import config, git as G, heartbeat as H, jobs as J
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
-from . import snapshot, unsettled
+from . import digest, snapshot, unsettled
 from .remote import Remote, RemoteError
 
 
@@ -186,6 +186,7 @@ class Project:
         and says so; any other command fails.
         """
         wc = wc or self.jobs
+        before = digest.head_of(wc, "HEAD") if wc == self.jobs and not self.read_only else ""
         try:
             self._fetch(wc)
             settled = unsettled.settle(wc) if wc == self.jobs else []
@@ -203,6 +204,9 @@ class Project:
             return
         for entry, arrived in settled:
             self._say_settled(entry, arrived)
+        said = digest.note(wc, self.projdir, before) if before else None
+        if said:
+            print(f"grunt: {said}", file=sys.stderr, flush=True)
 
     def _fetch(self, wc: str) -> None:
         # no submodules here: without the option, a fetch reads the index of

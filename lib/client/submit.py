@@ -97,6 +97,7 @@ def publish_job(pr: Project, args: "list[str]", msg: str,
     def build():
         jid = P.format_jobid(prefix, next_number(pr.jobs, prefix))
         made[:] = [jid]
+
         where = P.JobPath("active", jid, pr.proj)
         dest = where.under(pr.jobs)
         os.makedirs(dest)

@@ -54,6 +54,13 @@ SWEEP = "job.sweep"             # a sweep's runs (JSON, client-written; gruntlib
 RESOURCES = "job.resources"     # settings a resubmit overrides: "<setting> <value>" lines
 CHUNKS = "job.chunks"           # a sweep's sbatch calls: "<first task> <count> <slurm id>" lines
 RUNS_DIR = "runs"               # a sweep's run T works in <job>/runs/<T>/
+RETRY = "job.retry"             # runner: the retry policy and this attempt's resources (JSON)
+ATTEMPT = "job.attempt"         # grund: the attempt now running, its number and resources (JSON)
+ATTEMPTS = "job.attempts"       # grund: one JSON line per ended attempt of a retried job
+AFTER = "job.after"             # client: <jobid>:<ok|any|notok>, hold the job until then
+# an attempt's own files: grund renames them job.try<N>.<name> before the next one
+ATTEMPT_FILES = (SLURMID, PID, STATUS, START, END, EXITCODE, OUT, SBATCH, LOCAL_SCRIPT,
+                 UNCONFIRMED)
 # Any of these says that the job was handed to a scheduler (or that handing
 # it over failed for good, or ended without a sign): its submit never runs again.
 SUBMITTED_SIGNS = (SLURMID, PID, START, ERROR, END, UNCONFIRMED, CHUNKS)
@@ -64,13 +71,16 @@ PROJ_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # folder/jobid/proj/grcmd.cmd -- the only paths grund ever acts on
 CMD_PATH_RE = re.compile(
     r"^(active|archive|delete)/([a-z]{3}\d{6})/([A-Za-z0-9][A-Za-z0-9._-]*)/grcmd\.([a-z][a-z0-9_-]*)$")
+# job.after: the job to wait for and how it must end
+AFTER_RE = re.compile(r"^([a-z]{3}\d{6})(?::(ok|any|notok))?$")
+AFTER_KINDS = ("ok", "any", "notok")
 # per-task files of an array job: job.<task>.<name>
 TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
 
 # The state files grund, grunt and the runners keep in a working copy's .git
 # directory (never committed).  Server jobs copy: CURSOR, SEEN, REFRESHED,
 # RUNNING (a directory of per-job locks), CHANGED_MARKER, SQUEUE_CACHE.
-# Client jobs copy: BUILDING, JOBS_CACHE, JOBS_LISTING, UNSETTLED.
+# Client jobs copy: BUILDING, JOBS_CACHE, JOBS_LISTING, UNSETTLED, DIGEST.
 CURSOR = "grund-cursor"          # grund's position in the history (server/cursor.py)
 SEEN = "grund-seen"              # what grund's last round left, to skip unchanged projects
 REFRESHED = "grund-refreshed"    # touched when the unfinished jobs were last asked about
@@ -83,8 +93,9 @@ BUILDING = "grunt-building"
 JOBS_CACHE = "grunt-jobs-cache"  # parsed jobs, by job directory tree (client/jobcache.py)
 JOBS_LISTING = "grunt-jobs-listing"  # the last grunt jobs output, by commit (client/jobcache.py)
 UNSETTLED = "grunt-unsettled"    # pushes whose answer was lost (client/unsettled.py)
+DIGEST = "grunt-digest"          # the job states the user's last command saw (client/digest.py)
 STATE_FILES = (CURSOR, SEEN, REFRESHED, RUNNING, CHANGED_MARKER, SQUEUE_CACHE, BUILDING,
-               JOBS_CACHE, JOBS_LISTING, UNSETTLED)
+               JOBS_CACHE, JOBS_LISTING, UNSETTLED, DIGEST)
 
 # Outside any repository: grund's wake-up FIFO, in <home>/grunt/srv/<server>/.
 FIFO = "grund.fifo"
@@ -209,6 +220,11 @@ def fifo_path(jobdir: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(JobPath.top_of(jobdir))), FIFO)
 
 
+def attempt_file(attempt: int, name: str) -> str:
+    """``job.try<N>.<rest>``: file ``job.<rest>`` of an earlier attempt N."""
+    return f"job.try{attempt}.{name[len('job.'):]}"
+
+
 def task_file(task: "int | str | None", name: str) -> str:
     """``job.<name>``, or ``job.<task>.<name>`` for one task of an array job."""
     return f"job.{name}" if task is None else f"job.{task}.{name}"
@@ -233,6 +249,7 @@ def array_tasks(spec: str) -> "list[int]":
 # grunter names so (job.3.setup.out, job.4_0.out, job.4_0.err, job.4_0.error);
 # job.error itself is grunt's word on a failed submit, not output
 OUTPUT_RE = re.compile(r"^job(?:\..+)?\.(?:out|err|error)$")
+ATTEMPT_FILE_RE = re.compile(r"^job\.try\d+\.")   # an earlier attempt's file (attempt_file)
 
 
 def output_files(names: "Iterable[str]") -> "list[str]":

@@ -137,7 +137,7 @@ def main(settings: dict, argv: "Sequence[str] | None" = None) -> int:
     try:
         if cmd == "submit":
             try:
-                conf = settings_mod.check(settings)
+                conf = settings_mod.for_attempt(job, settings_mod.check(settings))
             except RunnerError as e:
                 job.fail(str(e))
                 raise

@@ -5,9 +5,11 @@ A grunter script is a dict of settings and two lines::
     from gruntlib import runner
     sys.exit(runner.main(SETTINGS))
 """
+import json
 import re
 
-from .jobdir import RunnerError
+from . import protocol, retry
+from .jobdir import JobDir, RunnerError
 
 # Every setting a grunter script may give, with its default.
 DEFAULTS = {
@@ -26,6 +28,7 @@ DEFAULTS = {
     "results": [],           # glob patterns of result files; empty: the files the job made
     "kill_wait": 10,         # local runner: seconds from SIGTERM to SIGKILL on cancel
     "sweep_style": "--name value",  # grunt sweep: --name value | --name=value | name=value
+    "retry": None,           # {"TIMEOUT": {"time": "2x", "max": 3}, ...}: gruntlib/retry.py
 }  # type: dict[str, object]
 RUNNERS = ("auto", "slurm", "local")
 SBATCH_OPTIONS = (("time", "--time"), ("memory", "--mem"), ("cpus", "--cpus-per-task"),
@@ -71,4 +74,25 @@ def check(settings: dict) -> dict:
         raise RunnerError("setting kill_wait must be a number of seconds")
     if not isinstance(conf["prepare"], str):
         raise RunnerError("setting prepare must be shell text")
+    try:
+        conf["retry"] = retry.check(conf["retry"])
+    except retry.PolicyError as e:
+        raise RunnerError(f"setting {e}") from None
+    return conf
+
+
+def for_attempt(job: JobDir, conf: dict) -> dict:
+    """The settings of the attempt grund asked for (job.attempt: its resources), and
+    job.retry written for grund: the policy and this attempt's resources."""
+    try:
+        attempt = json.loads(job.read(protocol.ATTEMPT) or "{}")
+    except ValueError:
+        attempt = {}
+    over = attempt.get("resources") if isinstance(attempt, dict) else None
+    if isinstance(over, dict):
+        conf = dict(conf, **{k: v for k, v in over.items() if k in retry.SCALED})
+    if conf["retry"]:
+        job.write(protocol.RETRY, json.dumps(
+            {"policy": conf["retry"], "resources": {k: conf[k] for k in retry.SCALED}},
+            sort_keys=True))
     return conf

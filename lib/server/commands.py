@@ -13,7 +13,7 @@ from typing import Callable
 from ..errors import GruntError
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
-from . import repos
+from . import followup, repos
 from .cursor import Attempt
 from .grunter import Result
 from .results import copy_results
@@ -25,7 +25,8 @@ Grunter = Callable[[JobDir, str], Result]
 
 
 def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter: Grunter,
-        earlier_submit: "Callable[[JobDir], object]") -> None:
+        earlier_submit: "Callable[[JobDir], object]",
+        ended: "Callable[[JobDir, dict], None]" = lambda j, r: None) -> None:
     """Carry out the command file ``path`` (relative to the jobs working copy)."""
     where, cmd = P.parse_command(path)
     job = JobDir(where.under(jobs.path))
@@ -51,11 +52,16 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
     elif cmd == "submit" and attempt.resumed and earlier_submit(job) is not None:
         if job.submitted() and job.at_rest():  # it ended already
             copy_results(job, results, [], grunter)
+    elif cmd == "submit" and followup.held(job):
+        followup.release(job, jobs.path, lambda j: grunter(j, "submit"), ended)
     else:
         before = job.submitted() and job.at_rest()
         grunter(job, cmd)
         if not before and job.submitted() and job.at_rest():
             copy_results(job, results, [], grunter)  # it ended already
+            if cmd == "submit" and not job.has(P.RETRY):   # (with a policy: once decided)
+                st = job.state()
+                ended(job, {"status": st.status, "exitcode": st.exit_code})
     jobs.commit_job(job, f"{cmd} {where.jobid}")
 
 

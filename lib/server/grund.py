@@ -24,6 +24,7 @@ from ..errors import GruntError
 from ..gruntlib import protocol as P
 from . import repos, share
 from .grunter import GRUNTER_TIMEOUT
+from .hooks import HOOK_TIMEOUT, EndHooks
 from .project import ServedProject, Settings
 
 log = logging.getLogger("grund")
@@ -37,13 +38,15 @@ class AlreadyRunning(GruntError):
 
 class Grund:
     def __init__(self, server: str, interval: float = 5.0, once: bool = False,
-                 refresh: float = 300.0, grunter_timeout: float = GRUNTER_TIMEOUT):
+                 refresh: float = 300.0, grunter_timeout: float = GRUNTER_TIMEOUT,
+                 hook_timeout: float = HOOK_TIMEOUT):
         self.server = server
         self.root = config.server_root(server)
         self.interval = interval
         self.once = once
         self.stop = False
-        self.settings = Settings(server, config.runtime_dir(server), grunter_timeout, refresh)
+        self.settings = Settings(server, config.runtime_dir(server), grunter_timeout, refresh,
+                                 EndHooks(server, hook_timeout))
         self.projects = {}   # type: dict[str, ServedProject]
         self.started = time.time()
 
@@ -152,6 +155,7 @@ class Grund:
                  self.root, self.interval)
         while not self.stop:
             self.round()
+            self.settings.hooks.reap()
             if self.once or self.stop:
                 break
             ready, _, _ = select.select([self.fifo_r], [], [], self.interval)
@@ -167,6 +171,7 @@ class Grund:
                     served.beat(stopped=True)
                 except (GruntError, OSError) as e:
                     log.warning("%s: cannot mark the heartbeat stopped: %s", served.proj, e)
+        self.settings.hooks.reap(wait=True)   # bounded by --hook-timeout
         log.info("grund %d stopping", os.getpid())
         return 0
 
@@ -294,6 +299,8 @@ def main(argv: "list[str] | None" = None) -> int:
                     help="seconds between status checks of unfinished jobs (default 300)")
     ap.add_argument("--grunter-timeout", type=float, default=GRUNTER_TIMEOUT, metavar="SECONDS",
                     help=f"stop a grunter.py call after this long (default {GRUNTER_TIMEOUT})")
+    ap.add_argument("--hook-timeout", type=float, default=HOOK_TIMEOUT, metavar="SECONDS",
+                    help=f"stop the end hook after this long (default {HOOK_TIMEOUT:g})")
     ap.add_argument("-q", "--quiet", action="store_true", help="log only warnings on stderr")
     ap.add_argument("--version", action="version", version=f"grund {__version__}")
     a = ap.parse_args(argv)
@@ -306,7 +313,8 @@ def main(argv: "list[str] | None" = None) -> int:
     handlers = []   # type: list[logging.Handler]
     try:
         server = config.default_server()
-        d = Grund(server, a.interval, a.once and not a.cron, a.refresh, a.grunter_timeout)
+        d = Grund(server, a.interval, a.once and not a.cron, a.refresh, a.grunter_timeout,
+                 a.hook_timeout)
         try:
             d.lock(restart=a.action == "restart")
         except AlreadyRunning:

@@ -23,7 +23,7 @@ import time
 from typing import NamedTuple
 
 from .. import runtime
-from ..gruntlib import protocol as P
+from ..gruntlib import protocol as P, retry
 from ..gruntlib.jobdir import JobDir
 
 GRUNTER_TIMEOUT = 600  # seconds; grund --grunter-timeout
@@ -76,15 +76,19 @@ class Call:
     def start(self, rt: str, timeout: float, lockf) -> subprocess.Popen:
         self.forget()
         started = time.time()
+        # the attempt it is for: a record left by an earlier attempt's submit
+        # is never taken for the outcome of a retry's (retries.py)
+        attempt = retry.attempt_of(self.job.read(P.ATTEMPT))
         P.write_atomic(self.path("call"), json.dumps(
-            {"started": started, "timeout": timeout}) + "\n", mode=0o600)
+            {"started": started, "timeout": timeout, "attempt": attempt}) + "\n", mode=0o600)
         with open(self.path("out"), "wb") as fo, open(self.path("err"), "wb") as fe:
             p = subprocess.Popen(["sh", "-c", RC, self.path("rc"),
                                   *runtime.grunter_argv(rt, self.cmd)],
                                  cwd=self.job.path, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
                                  start_new_session=True, pass_fds=(lockf.fileno(),))
         P.write_atomic(self.path("call"), json.dumps(
-            {"started": started, "timeout": timeout, "pgid": p.pid}) + "\n", mode=0o600)
+            {"started": started, "timeout": timeout, "attempt": attempt, "pgid": p.pid}) + "\n",
+            mode=0o600)
         return p
 
     def outputs(self) -> "tuple[str, str, str]":
@@ -156,6 +160,11 @@ def finish_earlier_submit(job: JobDir, timeout: float) -> "Result | None":
     call = Call(job, "submit")
     rec = call.record()
     if rec is None:
+        return None
+    if rec.get("attempt", 1) != retry.attempt_of(job.read(P.ATTEMPT)):
+        # an earlier attempt's submit (it ended with that attempt; the job's lock
+        # may be held by another call of it now): this attempt's never started
+        call.forget()
         return None
     limit = float(rec.get("timeout", timeout))
     deadline = float(rec.get("started", 0)) + limit

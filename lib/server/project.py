@@ -24,11 +24,12 @@ from ..errors import GruntError
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
 from ..gruntlib.states import FINISHED
-from . import commands, recovery, repos
+from . import commands, followup, recovery, repos
 from .cursor import MAX_TRIES, Attempt, Cursor
 from .grunter import Result, finish_earlier_submit, run_grunter, sweep
+from .hooks import EndHooks
 from .results import copy_results
-from .workcopy import WorkCopy
+from .workcopy import WorkCopy, write_list
 
 log = logging.getLogger("grund")
 
@@ -45,6 +46,7 @@ class Settings(NamedTuple):
     runtime: str            # where gruntlib is installed
     grunter_timeout: float  # seconds a grunter.py call may take
     refresh_every: float    # seconds between status checks of unfinished jobs
+    hooks: "EndHooks | None" = None   # the user's end hook (hooks.py)
 
 
 def no_room(e: BaseException) -> str:
@@ -72,7 +74,7 @@ def unfinished_jobs(wc: str) -> "list[str]":
     out = []
     for where in P.job_dirs(wc, ("active",)):
         job = JobDir(where.under(wc))
-        if not job.has(P.END) and job.state().status not in FINISHED:
+        if (not job.has(P.END) and job.state().status not in FINISHED) or followup.waiting(job):
             out.append(where.rel)
     return out
 
@@ -268,6 +270,7 @@ class ServedProject:
             cur.catch_up(self.jobs.tip())
         self.refresh()
         self.collect_changes()
+        self.follow_up()
         raced = self.jobs.push()
         raced = self.results.push() or raced
         self.beat(pending=0)
@@ -281,7 +284,7 @@ class ServedProject:
                 self.give_up(path, attempt)
             else:
                 commands.run(path, attempt, self.jobs, self.results, self.grunter,
-                             self.earlier_submit)
+                             self.earlier_submit, self.attempt_ended)
         except (GruntError, OSError) as e:
             room = bool(no_room(e))  # not the command's fault: it waits for room
             self.room_failed = [commit, path] if room else None
@@ -382,7 +385,9 @@ class ServedProject:
         ended = sorted({os.path.dirname(p) for p in staged
                         if os.path.basename(p).endswith(".end")
                         and (os.path.basename(p) == P.END or P.TASK_FILE_RE.match(os.path.basename(p)))})
-        wc.commit("job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
+        # the results of the jobs that ended are copied before their end is
+        # committed: a grund killed in between finds the end staged again, and copies again
+        done = []
         for rel in ended:
             job = JobDir(os.path.join(wc.path, rel))
             if not job.at_rest():
@@ -391,8 +396,34 @@ class ServedProject:
             if job.has(P.SLURMID):
                 self.grunter(job, "status")
             copy_results(job, self.results, [], self.grunter)
-            wc.commit_job(job, f"ended {job.jobid}")
+            write_list(job)
+            done.append(job)
+        wc.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*")
+        wc.commit("job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
+        for job in done:
+            if not job.has(P.RETRY):   # with a policy: told once grund has decided
+                st = job.state()
+                self.attempt_ended(job, {"status": st.status, "exitcode": st.exit_code})
             sweep(job)
+
+    def follow_up(self) -> None:
+        """Held jobs whose parent ended, retries (followup.py); one commit per job."""
+        for job in followup.follow_up(self.jobs.path, self.submit_once,
+                                      lambda j: self.grunter(j, "status", quiet=True),
+                                      self.attempt_ended):
+            self.jobs.commit_job(job, f"follow-up {job.jobid}")
+
+    def submit_once(self, job: JobDir) -> None:
+        """Submit a job grund decided to submit (a held one, a retry): exactly once,
+        also when an earlier grund died while its grunter.py submit ran."""
+        if not job.submitted() and self.earlier_submit(job) is None:
+            self.grunter(job, "submit")
+
+    def attempt_ended(self, job: JobDir, record: dict) -> None:
+        """An attempt of a job ended (with a retry policy: grund decided on it)."""
+        if self.settings.hooks is not None:
+            self.settings.hooks.ended(job, record.get("status", ""), record.get("exitcode"),
+                                      int(record.get("attempt", 1)), bool(record.get("next")))
 
     # -- what clients see of grund -------------------------------------------
     def set_problem(self, text: str) -> None:
