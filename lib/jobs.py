@@ -67,7 +67,7 @@ def load(top: str, where: P.JobPath) -> Job:
         server=line(texts.get(P.SERVER)), message=(texts.get(P.MESSAGE) or "").strip(),
         submit=line(texts.get(P.SUBMIT)),
         args=args[:-1].split("\n") if args and args.endswith("\n") else (args.split("\n") if args else []),
-        sched_id=line(texts.get(P.SLURMID)) or line(texts.get(P.PID)),
+        sched_id=next((line(texts[n]) for n in (*P.SCHEDULER_IDS, P.PID) if texts.get(n)), ""),
         parent=line(texts.get(P.PARENT)),
         interrupted=[ln.split()[-1] for ln in (texts.get(P.INTERRUPTED) or "").splitlines()
                      if ln.strip()],

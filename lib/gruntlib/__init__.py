@@ -6,4 +6,5 @@ nothing outside this package, and nothing outside the standard library.
 """
 
 # every module of the package, for runtime.install (a zipapp cannot be listed)
-MODULES = ("protocol", "states", "jobdir", "settings", "script", "local", "slurm", "runner")
+MODULES = ("protocol", "states", "jobdir", "settings", "script", "engine", "local", "slurm", "sge",
+           "runner")

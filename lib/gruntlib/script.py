@@ -10,10 +10,13 @@ from . import protocol
 from .jobdir import JobDir
 
 
-def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
+def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
+               task: str = "${SLURM_ARRAY_TASK_ID}", preamble: "Sequence[str]" = ()) -> str:
     """The job's shell script: records its own start, end and exit code.
 
-    ``header`` lines (``#SBATCH ...``) go right after the shebang.  The
+    ``header`` lines (``#SBATCH ...``) go right after the shebang; ``task`` is
+    the shell expression of an array task's id, and ``preamble`` shell lines run
+    once ``$J`` (the job directory) and ``$P`` (the unit's file prefix) are set.  The
     ``prepare`` lines run in the same shell as the command, so what they set
     (``module load``, ``export``) holds for it.  The program
     runs in the background so that a SIGTERM (scancel, time limit, local
@@ -37,7 +40,8 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = ()) -> str:
         f"J={q(job.path)}",
         f"M={q(protocol.changed_marker(job.path))}",
         f"F={q(protocol.fifo_path(job.path))}",
-        'P="job.${SLURM_ARRAY_TASK_ID}."' if array else "P=job.",
+        f'P="job.{task}."' if array else "P=job.",
+        *preamble,
         "ts() { date -u '+%Y-%m-%d %H:%M:%S UTC'; }",
         'put() { printf \'%s\\n\' "$2" >"$J/.$1.$$" && mv -f "$J/.$1.$$" "$J/$1"; }',
         'poke() { touch "$M" 2>/dev/null; [ -p "$F" ] && { printf x 1<>"$F"; } 2>/dev/null; return 0; }',
