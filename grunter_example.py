@@ -8,7 +8,8 @@ given to ``grunt submit``, each quoted for the shell.
 import sys
 
 SETTINGS = {
-    "runner": "auto",        # auto: Slurm when sbatch is on PATH, else a local process
+    "runner": "auto",        # auto: Slurm when sbatch is on PATH, else Grid Engine when
+                             # qsub and qconf are, else a local process; or slurm|sge|local
     "time": "1:00:00",       # time limit: "30" (minutes), "2:00:00", "1-00:00:00"
     "memory": "4G",          # memory per node
     "cpus": 1,               # CPUs per task
@@ -28,6 +29,12 @@ SETTINGS = {
     #  "OUT_OF_MEMORY": {"memory": "2x", "max": 2}, "NODE_FAIL": {"max": 2}}
     # per end state: max = attempts in all; time/memory/cpus = a factor "2x" or a value
     # ("4:00:00", "32G"); cap = what scaling may reach (the partition's limit)
+    # Grid Engine only (time, memory, cpus, partition, account, array apply there too)
+    "queue": None,           # qsub -q; None: partition, else the cluster's default
+    "project": None,         # qsub -P
+    "pe": "smp",             # the parallel environment that cpus asks for: -pe smp <cpus>
+    "memory_resource": "h_vmem",  # memory is -l <this>=<memory>; some sites use mem_free
+    "sge": [],               # more qsub options, e.g. ["-l gpu=1"]
 }
 
 from gruntlib import runner  # noqa: E402  (installed by grund, next to grunter)

@@ -110,7 +110,8 @@ def load(top: str, where: P.JobPath) -> Job:
         submit=line(texts.get(P.SUBMIT)),
         args=args[:-1].split("\n") if args and args.endswith("\n") else (args.split("\n") if args else []),
         # a grunter may record several scheduler jobs (setup, array, cleanup): all of them
-        sched_id=",".join((texts.get(P.SLURMID) or "").split()) or line(texts.get(P.PID)),
+        sched_id=",".join(next(((texts.get(n) or "").split() for n in P.SCHEDULER_IDS if texts.get(n)), []))
+        or line(texts.get(P.PID)),
         parent=line(texts.get(P.PARENT)),
         interrupted=[ln.split()[-1] for ln in (texts.get(P.INTERRUPTED) or "").splitlines()
                      if ln.strip()],

@@ -10,13 +10,14 @@ import pytest
 from fixture_core import *  # noqa
 from fixture_sshd import *  # noqa
 from fixture_slurm import *  # noqa
+from fixture_sge import *  # noqa
 
-SYSTEM_FIXTURES = {"sshd", "grunt_ssh", "odd_sshd", "busy_sshd", "slurm", "slurm_user", "runner_user",
+SYSTEM_FIXTURES = {"sshd", "grunt_ssh", "odd_sshd", "busy_sshd", "slurm", "slurm_user", "sge", "runner_user",
                    "runner_job", "tty", "tmux"}
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "system: needs a real sshd, Slurm or tmux, or runs the "
+    config.addinivalue_line("markers", "system: needs a real sshd, Slurm, Grid Engine or tmux, or runs the "
                                        "whole system for a while (not in make check)")
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install what the test suite needs when it is missing: a real OpenSSH server,
-# a real single-node Slurm (slurmctld, slurmd, munge), tmux (terminal checks), zsh
-# (its completion), chromium (grunt report checked in a headless browser), pytest,
-# pytest-xdist (the fast tier on both cores) and vermin (the Python version check).
-# With --python: only the Python packages (make check).
+# a real single-node Slurm (slurmctld, slurmd, munge), a real single-node Grid Engine,
+# tmux (terminal checks), zsh (its completion), chromium (grunt report checked in a
+# headless browser), pytest, pytest-xdist (the fast tier on both cores) and vermin
+# (the Python version check).  With --python: only the Python packages (make check).
 # apt-get needs root; without root the ssh and Slurm tests skip themselves.
 set -euo pipefail
 pip_install() {
@@ -41,4 +41,9 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "install-deps: not root, cannot install ${need[*]}; those tests will be skipped" >&2
   fi
+fi
+# a real single-node Grid Engine: its packages, preseeded, with no daemon started
+if [ "$(id -u)" -eq 0 ] && ! command -v qconf >/dev/null; then
+  echo "install-deps: Grid Engine (gridengine-master, -exec, -client)"
+  SGE_TEST_INSTALL_ONLY=1 bash "$(dirname "$0")/harness/sge-up.sh" >/dev/null
 fi

@@ -12,7 +12,9 @@ from lib.gruntlib import runner, script, slurm
 
 @pytest.mark.parametrize("settings, message", [
     ({"mem": "4G"}, "unknown setting 'mem'"),
-    ({"runner": "pbs"}, "runner must be auto, slurm or local"),
+    ({"runner": "pbs"}, "runner must be one of auto, slurm, sge, local"),
+    ({"queue": "all.q -l x"}, "setting queue must be one word"),
+    ({"sge": ["-l a", None]}, "setting sge must be a list"),
     ({"array": "0-3; rm"}, "not an array spec"),
     ({"time": "1:00\n#SBATCH --x"}, "setting time must be one line"),
     ({"sbatch": ["--a", 3]}, "setting sbatch must be a list"),

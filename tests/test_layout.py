@@ -106,7 +106,7 @@ def test_gruntlib_imports_nothing_outside_itself():
 
 
 def test_engines_import_the_base_modules_never_the_dispatcher():
-    for engine in ("lib.gruntlib.slurm", "lib.gruntlib.local"):
+    for engine in ("lib.gruntlib.slurm", "lib.gruntlib.sge", "lib.gruntlib.local"):
         assert "lib.gruntlib.runner" not in _lib_imports(engine)
 
 

@@ -1,4 +1,4 @@
-"""The user's view on a real Slurm: grunt + grund + grunter_example.py.
+"""The user's view on a real Slurm and Grid Engine: grunt + grund + grunter_example.py.
 
 The runner tests (test_runner_slurm.py) drive grunter directly as grund does;
 this module goes through the client and the daemon: submit, `grund --once`
@@ -22,6 +22,7 @@ case "$1" in
   fail) echo broken; exit 3 ;;
   wait) while [ ! -e go ]; do sleep 0.1; done ;;
   arr) echo "task $SLURM_ARRAY_TASK_ID"; [ "$SLURM_ARRAY_TASK_ID" != 2 ] || exit 2 ;;
+  sgearr) T=$((SGE_TASK_ID - 1)); echo "task $T"; [ "$T" != 2 ] || exit 2 ;;
 esac
 """
 
@@ -94,6 +95,30 @@ def test_jobs_on_slurm_through_grunt_and_grund(core, slurm):
     # every job file is committed; only the jobs' outputs stay untracked there
     left = git("status", "--porcelain", "-uall", cwd=core.swc("p")).splitlines()
     assert left and not [ln for ln in left if "/job." in ln or not ln.startswith("??")]
+
+
+def test_jobs_on_grid_engine_through_grunt_and_grund(core, sge):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=RUN_SH, files={"grunter.py": example(runner="sge")})
+    ok, fail, wait = (core.submit(arg, cwd=top) for arg in ("ok", "fail", "wait"))
+    core.write(os.path.join(top, "grunter.py"), example(runner="sge", array="0-3"))
+    arr = core.submit("sgearr", cwd=top)
+    core.grund()
+    assert all(core.jobs(cwd=top)[j]["sched_id"].isdigit() for j in (ok, fail, wait, arr))
+    jobs = rounds_until(core, top, lambda js: js[wait]["status"] == "Running"
+                        and all(js[j]["status"] not in ("Pending", "Running") for j in (ok, fail, arr)))
+    assert (jobs[ok]["status"], jobs[ok]["exit_code"]) == ("Done", 0)
+    assert (jobs[fail]["status"], jobs[fail]["exit_code"]) == ("Failed", 3)
+    assert (jobs[arr]["status"], jobs[arr]["exit_code"]) == ("Failed", 2)
+    assert core.grunt("out", fail, cwd=top).ok().out == "broken\n"
+    assert "--- task 2 ---\ntask 2\n" in core.grunt("out", arr, cwd=top).ok().out
+    assert "CLUSTER QUEUE" in core.grunt("queue", cwd=top).ok().out
+    core.grunt("cancel", wait, cwd=top).ok()
+    jobs = rounds_until(core, top, lambda js: js[wait]["status"] not in ("Pending", "Running"))
+    assert jobs[wait]["status"] == "Canceled"
+    core.grunt("pull", cwd=top).ok()
+    with open(os.path.join(core.cjob(ok, kind="results"), "answer.txt")) as f:
+        assert f.read() == "42\n"
 
 
 @pytest.mark.parametrize("runner", ["local"])

@@ -72,3 +72,35 @@ def test_a_packed_sweep_runs_several_runs_per_array_task(core, slurm):
     assert [(t["status"], t["exit_code"]) for t in jobs[jid]["tasks"]] == \
         [("Done", 0)] * 3 + [("Failed", 3), ("Done", 0)]
     assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == "run 4: --n 5\n"
+
+
+def test_a_sweep_on_grid_engine_its_canceled_run_and_its_failed_rerun(core, sge, tmp_path):
+    """The same sweep through grunt and grund on a real Grid Engine: one array (-t 1-6,
+    -tc 2), per-run states, a run canceled on its own, resubmit --failed --time 2x."""
+    trace = str(tmp_path / "trace")
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=f"TRACE={trace}\n" + RUN_SH,
+                       files={"grunter.py": example(runner="sge", time="0:10:00")})
+    jid = core.grunt("sweep", "x=a,b", "seed=1..3", "--parallel", "2", "-m", "grid",
+                     cwd=top).ok().out.split(":")[0]
+    core.grund()
+    script = core.read(os.path.join(core.sjob(jid), "job.sge"))
+    assert "#$ -t 1-6:1" in script and "#$ -tc 2" in script and "#$ -l h_rt=600" in script
+    core.grunt("cancel", f"{jid}_5", cwd=top).ok()
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] not in ("Pending", "Running"))
+    got = [(t["label"], t["status"], t["exit_code"]) for t in jobs[jid]["tasks"]]
+    assert got[:5] == [(f"x={x} seed={s}", "Failed" if (x, s) == ("b", 2) else "Done",
+                        3 if (x, s) == ("b", 2) else 0) for x in "ab" for s in (1, 2, 3)][:5]
+    assert got[5][:2] == ("x=b seed=3", "Canceled") and jobs[jid]["status"] == "Failed"
+    assert most_at_once(trace) <= 2
+    assert core.grunt("out", f"{jid}_4", cwd=top).ok().out == "run 4: --x b --seed 2\n"
+    core.grunt("pull", cwd=top).ok()
+    res = core.cjob(jid, kind="results")
+    assert core.read(os.path.join(res, "runs", "3", "result.txt")) == "b 1\n"
+
+    again = core.grunt("resubmit", jid, "--failed", "--time", "2x", "-m", "longer",
+                       cwd=top).ok().out.strip()
+    core.grund()
+    assert "#$ -l h_rt=1200" in core.read(os.path.join(core.sjob(again), "job.sge"))
+    jobs = rounds_until(core, top, lambda js: js[again]["status"] not in ("Pending", "Running"))
+    assert [(t["label"], t["exit_code"]) for t in jobs[again]["tasks"]] == [("x=b seed=2", 3)]

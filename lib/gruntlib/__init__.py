@@ -6,5 +6,5 @@ nothing outside this package, and nothing outside the standard library.
 """
 
 # every module of the package, for runtime.install (a zipapp cannot be listed)
-MODULES = ("protocol", "states", "jobdir", "retry", "settings", "sweep", "script", "local", "slurm",
-           "slurmsweep", "runner")
+MODULES = ("protocol", "states", "jobdir", "retry", "settings", "sweep", "script", "engine", "local",
+           "slurm", "slurmsweep", "sge", "runner")

@@ -36,9 +36,11 @@ STATUS = "job.status"
 CANCELED = "job.canceled"
 ERROR = "job.error"
 SLURMID = "job.slurmid"
+SGEID = "job.sgeid"             # the Grid Engine job number
 PID = "job.pid"
 OUT = "job.out"
 SBATCH = "job.sbatch"
+SGE_SCRIPT = "job.sge"          # the Grid Engine engine's script, with its #$ lines
 LOCAL_SCRIPT = "job.sh"         # the local runner's wrapper script
 ARRAY = "job.array"
 LIST = "job.list"
@@ -59,11 +61,13 @@ ATTEMPT = "job.attempt"         # grund: the attempt now running, its number and
 ATTEMPTS = "job.attempts"       # grund: one JSON line per ended attempt of a retried job
 AFTER = "job.after"             # client: <jobid>:<ok|any|notok>, hold the job until then
 # an attempt's own files: grund renames them job.try<N>.<name> before the next one
-ATTEMPT_FILES = (SLURMID, PID, STATUS, START, END, EXITCODE, OUT, SBATCH, LOCAL_SCRIPT,
-                 UNCONFIRMED)
+ATTEMPT_FILES = (SLURMID, SGEID, PID, STATUS, START, END, EXITCODE, OUT, SBATCH, SGE_SCRIPT,
+                 LOCAL_SCRIPT, UNCONFIRMED)
 # Any of these says that the job was handed to a scheduler (or that handing
 # it over failed for good, or ended without a sign): its submit never runs again.
-SUBMITTED_SIGNS = (SLURMID, PID, START, ERROR, END, UNCONFIRMED, CHUNKS)
+SUBMITTED_SIGNS = (SLURMID, SGEID, PID, START, ERROR, END, UNCONFIRMED, CHUNKS)
+# the files holding a scheduler's id for the job (the local runner's is PID)
+SCHEDULER_IDS = (SLURMID, SGEID)
 
 CMD_PREFIX = "grcmd."
 JOBID_RE = re.compile(r"^([a-z]{3})(\d{6})$")
@@ -79,7 +83,8 @@ TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
 
 # The state files grund, grunt and the runners keep in a working copy's .git
 # directory (never committed).  Server jobs copy: CURSOR, SEEN, REFRESHED,
-# RUNNING (a directory of per-job locks), CHANGED_MARKER, SQUEUE_CACHE.
+# RUNNING (a directory of per-job locks), CHANGED_MARKER, SQUEUE_CACHE, QSTAT_CACHE,
+# SGE_GONE.
 # Client jobs copy: BUILDING, JOBS_CACHE, JOBS_LISTING, UNSETTLED, DIGEST.
 CURSOR = "grund-cursor"          # grund's position in the history (server/cursor.py)
 SEEN = "grund-seen"              # what grund's last round left, to skip unchanged projects
@@ -87,6 +92,8 @@ REFRESHED = "grund-refreshed"    # touched when the unfinished jobs were last as
 RUNNING = "grund-running"        # <jobid>: flock held while one of its grunter calls runs
 CHANGED_MARKER = "grunt-changed"  # touched by job scripts: a job's files changed
 SQUEUE_CACHE = "grunt-squeue"    # the Slurm runner's squeue snapshot of this round
+QSTAT_CACHE = "grunt-qstat"      # the Grid Engine runner's qstat snapshot of this round
+SGE_GONE = "grunt-sge-gone"      # Grid Engine units seen gone from qstat with no qacct record yet
 # a client command is changing the copy: one killed meanwhile leaves it, and the
 # next one then resets the copy (and lists jobs without the cache)
 BUILDING = "grunt-building"
@@ -94,8 +101,8 @@ JOBS_CACHE = "grunt-jobs-cache"  # parsed jobs, by job directory tree (client/jo
 JOBS_LISTING = "grunt-jobs-listing"  # the last grunt jobs output, by commit (client/jobcache.py)
 UNSETTLED = "grunt-unsettled"    # pushes whose answer was lost (client/unsettled.py)
 DIGEST = "grunt-digest"          # the job states the user's last command saw (client/digest.py)
-STATE_FILES = (CURSOR, SEEN, REFRESHED, RUNNING, CHANGED_MARKER, SQUEUE_CACHE, BUILDING,
-               JOBS_CACHE, JOBS_LISTING, UNSETTLED, DIGEST)
+STATE_FILES = (CURSOR, SEEN, REFRESHED, RUNNING, CHANGED_MARKER, SQUEUE_CACHE, QSTAT_CACHE,
+               SGE_GONE, BUILDING, JOBS_CACHE, JOBS_LISTING, UNSETTLED, DIGEST)
 
 # Outside any repository: grund's wake-up FIFO, in <home>/grunt/srv/<server>/.
 FIFO = "grund.fifo"

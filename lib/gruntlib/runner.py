@@ -8,8 +8,8 @@ A grunter script is a dict of settings and two lines::
 grund runs ``python3 grunter.py <cmd>`` in the job directory
 ``<jobs wc>/<folder>/<jobid>/<proj>/``, so the current directory is the job.
 This module dispatches a command to the engine that runs the job (slurm.py,
-local.py); the engines import the base modules (protocol, states, jobdir,
-script, settings), never this one.  The job's own script (script.py) records
+sge.py, local.py); the engines import the base modules (protocol, states,
+jobdir, script, settings, engine), never this one.  The job's own script (script.py) records
 job.start, job.end and job.exitcode itself.
 """
 import glob
@@ -19,13 +19,13 @@ import subprocess
 import sys
 from typing import Sequence
 
-from . import local, protocol, settings as settings_mod, slurm, slurmsweep, sweep
+from . import local, protocol, settings as settings_mod, sge, slurm, slurmsweep, sweep
 from .jobdir import JobDir, Outcome, RunnerError  # noqa: F401  (grunter scripts use them)
 
 COMMANDS = ("submit", "status", "cancel", "results", "queue", "cancel-runs")
 # settings a resubmit may override for one job (job.resources)
 RESOURCES = ("time", "memory", "array")
-ENGINES = {"slurm": slurm, "local": local}
+ENGINES = {"slurm": slurm, "sge": sge, "local": local}
 # what older grunter scripts call
 check_settings = settings_mod.check
 Job = JobDir
@@ -115,13 +115,16 @@ def _engine(job: JobDir, conf: dict, cmd: str):
     if cmd != "submit":
         if job.has(protocol.SLURMID) or job.has(protocol.CHUNKS):
             return slurm
+        if job.has(protocol.SGEID):
+            return sge
         if job.has(protocol.PID):
             return local
     choice = conf["runner"]
     if choice == "auto":
-        choice = "slurm" if shutil.which("sbatch") else "local"
+        choice = ("slurm" if shutil.which("sbatch") else
+                  "sge" if shutil.which("qsub") and shutil.which("qconf") else "local")
     if choice not in ENGINES:
-        raise RunnerError(f"setting runner must be auto, slurm or local, not {choice!r}")
+        raise RunnerError(f"setting runner must be one of auto, {', '.join(ENGINES)}, not {choice!r}")
     return ENGINES[choice]
 
 

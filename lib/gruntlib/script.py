@@ -9,12 +9,21 @@ from typing import Sequence
 from . import protocol
 from .jobdir import JobDir
 
+# A sweep's task T (on Slurm its chunk's first task plus the array index)
+# writes job.T.* and its output to job.T.out itself: the chunks of a sweep
+# cannot name it in sbatch --output, whose %a is the index within the chunk.
+SLURM_SWEEP_TASK = "$((${GRUNT_TASK_BASE:-0} + ${SLURM_ARRAY_TASK_ID:-0}))"
+
 
 def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
-               sweep: "dict | None" = None) -> str:
+               sweep: "dict | None" = None, task: str = "${SLURM_ARRAY_TASK_ID}",
+               preamble: "Sequence[str]" = (), sweep_task: str = SLURM_SWEEP_TASK) -> str:
     """The job's shell script: records its own start, end and exit code.
 
-    ``header`` lines (``#SBATCH ...``) go right after the shebang.  The
+    ``header`` lines (``#SBATCH ...``) go right after the shebang; ``task`` is
+    the shell expression of an array task's id (``sweep_task``: of a sweep's
+    run), and ``preamble`` shell lines run once ``$J`` (the job directory) and
+    ``$P`` (the unit's file prefix) are set.  The
     ``prepare`` lines run in the same shell as the command, so what they set
     (``module load``, ``export``) holds for it.  The program
     runs in the background so that a SIGTERM (scancel, time limit, local
@@ -41,8 +50,9 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
         f"J={q(job.path)}",
         f"M={q(protocol.changed_marker(job.path))}",
         f"F={q(protocol.fifo_path(job.path))}",
-        *(_SWEEP_HEAD if sweep else
-          ['P="job.${SLURM_ARRAY_TASK_ID}."' if array else "P=job."]),
+        *(_sweep_head(sweep_task) if sweep else
+          [f'P="job.{task}."' if array else "P=job."]),
+        *preamble,
         "ts() { date -u '+%Y-%m-%d %H:%M:%S UTC'; }",
         'put() { printf \'%s\\n\' "$2" >"$J/.$1.$$" && mv -f "$J/.$1.$$" "$J/$1"; }',
         'poke() { touch "$M" 2>/dev/null; [ -p "$F" ] && { printf x 1<>"$F"; } 2>/dev/null; return 0; }',
@@ -76,11 +86,11 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
     return "\n".join(lines)
 
 
-# A sweep's task T (its chunk's first task plus the array index) writes
-# job.T.* and its output to job.T.out itself: the chunks of a sweep cannot
-# name it in sbatch --output, whose %a is the index within the chunk.
+def _sweep_head(task: str) -> "list[str]":
+    return ['T=${GRUNT_T:-%s}' % task] + _SWEEP_HEAD
+
+
 _SWEEP_HEAD = [
-    'T=${GRUNT_T:-$((${GRUNT_TASK_BASE:-0} + ${SLURM_ARRAY_TASK_ID:-0}))}',
     'P="job.$T."',
     '[ -e "$J/job.$T.end" ] && exit 0    # canceled before it started (cancel-runs)',
     'exec >>"$J/job.$T.out" 2>&1',

@@ -13,7 +13,8 @@ from .jobdir import JobDir, RunnerError
 
 # Every setting a grunter script may give, with its default.
 DEFAULTS = {
-    "runner": "auto",        # auto (slurm when sbatch is on PATH) | slurm | local
+    "runner": "auto",        # auto (slurm when sbatch is on PATH, else sge when qsub and
+                             # qconf are) | slurm | sge | local
     "time": None,            # sbatch --time: "30" minutes, "2:00:00", "1-00:00:00"
     "memory": None,          # sbatch --mem: "4G"
     "cpus": None,            # sbatch --cpus-per-task
@@ -22,6 +23,11 @@ DEFAULTS = {
     "qos": None,             # sbatch --qos
     "account": None,         # sbatch --account
     "sbatch": [],            # more sbatch options, one a line: ["--gres=gpu:1"]
+    "queue": None,           # Grid Engine qsub -q (else partition)
+    "project": None,         # Grid Engine qsub -P
+    "pe": "smp",             # Grid Engine: the parallel environment that cpus asks for
+    "memory_resource": "h_vmem",  # Grid Engine: the complex that memory sets (-l NAME=memory)
+    "sge": [],               # more qsub options, one a line: ["-l gpu=1"]
     "array": None,           # sbatch --array: "0-3"; task T writes job.T.*
     "prepare": "",           # shell lines run in the job before the command: "make"
     "command": "sh run.sh",  # shell command (or argv list); the job's args follow, quoted
@@ -30,7 +36,7 @@ DEFAULTS = {
     "sweep_style": "--name value",  # grunt sweep: --name value | --name=value | name=value
     "retry": None,           # {"TIMEOUT": {"time": "2x", "max": 3}, ...}: gruntlib/retry.py
 }  # type: dict[str, object]
-RUNNERS = ("auto", "slurm", "local")
+RUNNERS = ("auto", "slurm", "sge", "local")
 SBATCH_OPTIONS = (("time", "--time"), ("memory", "--mem"), ("cpus", "--cpus-per-task"),
                   ("tasks", "--ntasks"), ("partition", "--partition"), ("qos", "--qos"),
                   ("account", "--account"))
@@ -53,13 +59,17 @@ def check(settings: dict) -> dict:
                           f"(known: {', '.join(DEFAULTS)})")
     conf = with_defaults(settings)
     if conf["runner"] not in RUNNERS:
-        raise RunnerError(f"setting runner must be auto, slurm or local, not {conf['runner']!r}")
+        raise RunnerError(f"setting runner must be one of {', '.join(RUNNERS)}, not {conf['runner']!r}")
+    for name in ("queue", "project", "pe", "memory_resource"):
+        value = conf[name]
+        if value is not None and (not isinstance(value, str) or not re.match(r"^[^\s#]+$", value)):
+            raise RunnerError(f"setting {name} must be one word, not {value!r}")
     for name, _ in SBATCH_OPTIONS:
         value = conf[name]
         if value is not None and (not isinstance(value, (str, int)) or "\n" in str(value)
                                   or not str(value).strip()):
             raise RunnerError(f"setting {name} must be one line of text or a number, not {value!r}")
-    for name in ("sbatch", "results"):
+    for name in ("sbatch", "sge", "results"):
         if isinstance(conf[name], str):
             conf[name] = [conf[name]]
         if not all(isinstance(v, str) and "\n" not in v for v in conf[name]):

@@ -32,7 +32,7 @@ STDOUT_MAX = 1 << 20   # bytes of grunter's stdout read (result names)
 # writes grunter's exit code once it ends, whoever waits for it: sh -c RC <rc file> argv...
 RC = 'rc=0; "$@" || rc=$?; echo "$rc" > "$0.new" && mv -f "$0.new" "$0"'
 UNSIGNED = ("grunter.py submit exited 0 but left no sign of a submitted job (no job.slurmid, "
-            "job.pid or job.start); what it printed:")
+            "job.sgeid, job.pid or job.start); what it printed:")
 
 
 class Result(NamedTuple):

@@ -393,7 +393,7 @@ class ServedProject:
             if not job.at_rest():
                 continue
             log.info("%s: %s ended", self.proj, job.jobid)
-            if job.has(P.SLURMID):
+            if any(job.has(name) for name in P.SCHEDULER_IDS):
                 self.grunter(job, "status")
             copy_results(job, self.results, [], self.grunter)
             write_list(job)

@@ -1,0 +1,89 @@
+"""What the scheduler engines share: their commands, the user, a round's snapshot.
+
+A snapshot is one query for all the user's jobs (squeue, qstat), kept a few
+seconds in the jobs working copy's .git directory so that every ``status`` of
+one grund round shares it.  A snapshot older than the job's own latest file is
+not trusted for that job: it may predate the submission or the end.
+"""
+import os
+import pwd
+import subprocess
+import time
+
+from . import protocol
+from .jobdir import JobDir, RunnerError
+
+# Long enough for one grund round over a project's jobs, and well below the
+# time a scheduler keeps an ended job: a cached "running" must not hide an end.
+CACHE_SECONDS = 3.0
+
+
+def user() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def run(argv: "list[str]", cwd: "str | None" = None, cluster: str = "Slurm") -> subprocess.CompletedProcess:
+    """Run a scheduler command; its output as text.  RunnerError when it is missing."""
+    try:
+        return subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise RunnerError(f"{argv[0]} not found on PATH (is this a {cluster} cluster?)") from None
+
+
+def message(p: subprocess.CompletedProcess) -> str:
+    return (p.stderr.strip() or p.stdout.strip()
+            or f"{p.args[0]} exited with status {p.returncode}")
+
+
+def _cache_path(job: JobDir, name: str) -> "str | None":
+    path = protocol.state_file(protocol.JobPath.top_of(job.path), name)
+    return path if os.path.isdir(os.path.dirname(path)) else None
+
+
+def drop_snapshot(job: JobDir, name: str) -> None:
+    path = _cache_path(job, name)
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def files_changed(job: JobDir) -> float:
+    """When the job's own files last changed (output files excepted)."""
+    latest = 0.0
+    with os.scandir(job.path) as it:
+        for e in it:
+            if e.name.startswith("job.") and not e.name.endswith(".out"):
+                try:
+                    latest = max(latest, e.stat(follow_symlinks=False).st_mtime)
+                except FileNotFoundError:
+                    pass
+    return latest
+
+
+def snapshot(job: JobDir, name: str, argv: "list[str]", cluster: str) -> str:
+    """The output of ``argv`` (a query for all the user's jobs), from the project's
+    cache ``name`` when fresh; RunnerError when the query fails."""
+    path = _cache_path(job, name)
+    now = time.time()
+    if path:
+        text = protocol.read_text(path)
+        if text:
+            stamp, _, rest = text.partition("\n")
+            try:
+                taken = float(stamp)
+            except ValueError:
+                taken = 0.0
+            if 0 <= now - taken < CACHE_SECONDS and taken > files_changed(job):
+                return rest
+    p = run(argv, cluster=cluster)
+    if p.returncode != 0:
+        raise RunnerError(f"{argv[0]} failed: {message(p)}")
+    if path:
+        try:
+            protocol.write_atomic(path, f"{now}\n{p.stdout}")
+        except OSError:
+            pass
+    return p.stdout
