@@ -34,7 +34,7 @@ from fixture_core import wait_for  # noqa: E402
 
 TEST_USER = "gslurm"
 # Short, so that "after Slurm forgot the job" is quick to reach, yet longer than
-# KillWait (5 s) plus slurm.CACHE_SECONDS plus a poll, as on a real cluster: a
+# KillWait (5 s) plus engine.CACHE_SECONDS plus a poll, as on a real cluster: a
 # job killed KillWait after scancel ends CANCELLED then, but its end time is the
 # scancel, so Slurm purges it MinJobAge after the scancel.
 MINJOBAGE = 10

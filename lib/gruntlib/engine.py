@@ -8,13 +8,17 @@ not trusted for that job: it may predate the submission or the end.
 import os
 import pwd
 import subprocess
+import sys
 import time
+
+from typing import Callable
 
 from . import protocol
 from .jobdir import JobDir, RunnerError
 
 # Long enough for one grund round over a project's jobs, and well below the
-# time a scheduler keeps an ended job: a cached "running" must not hide an end.
+# time a scheduler keeps an ended job (Slurm's MinJobAge): a cached "running"
+# must not hide an end.
 CACHE_SECONDS = 3.0
 
 
@@ -22,11 +26,14 @@ def user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def run(argv: "list[str]", cwd: "str | None" = None, cluster: str = "Slurm") -> subprocess.CompletedProcess:
-    """Run a scheduler command; its output as text.  RunnerError when it is missing."""
+def run(argv: "list[str]", cwd: "str | None" = None, cluster: str = "Slurm",
+        env: "dict[str, str] | None" = None) -> subprocess.CompletedProcess:
+    """Run a scheduler command (``env``: more environment); its output as text.
+    RunnerError when it is missing."""
     try:
         return subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL)
+                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL,
+                              env=None if env is None else dict(os.environ, **env))
     except FileNotFoundError:
         raise RunnerError(f"{argv[0]} not found on PATH (is this a {cluster} cluster?)") from None
 
@@ -87,3 +94,28 @@ def snapshot(job: JobDir, name: str, argv: "list[str]", cluster: str) -> str:
         except OSError:
             pass
     return p.stdout
+
+
+def cancel(job: JobDir, idfile: str, kill: "Callable[[str], subprocess.CompletedProcess]",
+           cache: str, cluster: str) -> int:
+    """Cancel the job whose scheduler id is in ``idfile`` by ``kill(id)`` (scancel,
+    qdel); a job never handed to the scheduler is recorded Canceled at once."""
+    sched_id = job.read(idfile)
+    if not sched_id:
+        if job.has(protocol.ERROR):
+            print("grunter: nothing to cancel: the submission failed", file=sys.stderr)
+            return 0
+        job.write(protocol.CANCELED, protocol.now_ts())
+        job.write(protocol.STATUS, "CANCELLED")
+        return 0
+    if job.all_settled():
+        print(f"grunter: job {job.jobid} has already ended", file=sys.stderr)
+        return 0
+    job.write(protocol.CANCELED, protocol.now_ts())     # before: see jobdir.ended
+    p = kill(sched_id)
+    if p.returncode != 0:
+        os.unlink(job.file(protocol.CANCELED))
+        raise RunnerError(f"{p.args[0]} failed: {message(p)}")
+    drop_snapshot(job, cache)
+    print(f"cancelled {cluster} job {sched_id}")
+    return 0

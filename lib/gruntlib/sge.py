@@ -370,25 +370,12 @@ def status(job: JobDir, conf: dict) -> int:
 
 
 def cancel(job: JobDir, conf: dict) -> int:
-    number = job.read(protocol.SGEID)
-    if not number:
-        if job.has(protocol.ERROR):
-            print("grunter: nothing to cancel: the submission failed", file=sys.stderr)
-            return 0
-        job.write(protocol.CANCELED, protocol.now_ts())
-        job.write(protocol.STATUS, "CANCELLED")
-        return 0
-    if job.all_settled():
-        print(f"grunter: job {job.jobid} has already ended", file=sys.stderr)
-        return 0
-    job.write(protocol.CANCELED, protocol.now_ts())     # before: see jobdir.ended
-    p = _run(["qdel", number])
-    if p.returncode != 0 and "does not exist" not in engine.message(p):
-        os.unlink(job.file(protocol.CANCELED))
-        raise RunnerError(f"qdel failed: {engine.message(p)}")
-    engine.drop_snapshot(job, protocol.QSTAT_CACHE)
-    print(f"cancelled Grid Engine job {number}")
-    return 0
+    def qdel(number: str):
+        p = _run(["qdel", number])
+        if p.returncode != 0 and "does not exist" in engine.message(p):
+            p.returncode = 0            # it had just ended: status says how
+        return p
+    return engine.cancel(job, protocol.SGEID, qdel, protocol.QSTAT_CACHE, CLUSTER)
 
 
 def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:

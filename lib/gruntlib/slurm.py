@@ -19,21 +19,17 @@ Where a job's state comes from, in order:
    (CANCELLED and TIMEOUT always say 0:0).
 """
 import os
-import pwd
 import re
 import subprocess
 import sys
 import time
 from typing import BinaryIO, Callable, Iterator, NamedTuple
 
-from . import protocol, states, sweep as sweep_mod
+from . import engine, protocol, states, sweep as sweep_mod
 from .jobdir import JobDir, Outcome, RunnerError, ended
 from .script import job_script
 from .settings import SBATCH_OPTIONS
 
-# Long enough for one grund round over a project's jobs, and well below any
-# MinJobAge: a cached RUNNING must not hide an end until Slurm purges the job.
-CACHE_SECONDS = 3.0
 SQUEUE_FORMAT = "%F|%K|%A|%T|%e|%r"
 SUBMITTED_RE = re.compile(r"Submitted batch job (\d+)")
 EXITCODE_RE = re.compile(r"(?:^|\s)ExitCode=(\d+):(\d+)")
@@ -52,22 +48,15 @@ _STATE_MAP = {
 
 
 def _user() -> str:
-    return pwd.getpwuid(os.getuid()).pw_name
+    return engine.user()
 
 
 def _run(argv: "list[str]", cwd: "str | None" = None,
          env: "dict[str, str] | None" = None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, errors="replace", stdin=subprocess.DEVNULL,
-                              env=None if env is None else {**os.environ, **env})
-    except FileNotFoundError:
-        raise RunnerError(f"{argv[0]} not found on PATH (is this a Slurm cluster?)") from None
+    return engine.run(argv, cwd, "Slurm", env)
 
 
-def _message(p: subprocess.CompletedProcess) -> str:
-    return (p.stderr.strip() or p.stdout.strip()
-            or f"{p.args[0]} exited with status {p.returncode}")
+_message = engine.message
 
 
 def _exitcode(code: str, signal: str) -> int:
@@ -181,56 +170,15 @@ class Row(NamedTuple):
     end: str
 
 
-def _cache_path(job: JobDir) -> "str | None":
-    path = protocol.state_file(protocol.JobPath.top_of(job.path), protocol.SQUEUE_CACHE)
-    return path if os.path.isdir(os.path.dirname(path)) else None
-
-
 def _drop_cache(job: JobDir) -> None:
-    path = _cache_path(job)
-    if path:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-
-
-def _files_changed(job: JobDir) -> float:
-    """When the job's own files last changed (output files excepted)."""
-    latest = 0.0
-    with os.scandir(job.path) as it:
-        for e in it:
-            if e.name.startswith("job.") and not e.name.endswith(".out"):
-                try:
-                    latest = max(latest, e.stat(follow_symlinks=False).st_mtime)
-                except FileNotFoundError:
-                    pass
-    return latest
+    engine.drop_snapshot(job, protocol.SQUEUE_CACHE)
 
 
 def _squeue_text(job: JobDir) -> str:
     """squeue's lines for all the user's jobs, from the project's cache when fresh."""
-    path = _cache_path(job)
-    now = time.time()
-    if path:
-        text = protocol.read_text(path)
-        if text:
-            stamp, _, rest = text.partition("\n")
-            try:
-                taken = float(stamp)
-            except ValueError:
-                taken = 0.0
-            if 0 <= now - taken < CACHE_SECONDS and taken > _files_changed(job):
-                return rest
-    p = _run(["squeue", "-h", "-r", "-t", "all", "-u", _user(), "-o", SQUEUE_FORMAT])
-    if p.returncode != 0:
-        raise RunnerError(f"squeue failed: {_message(p)}")
-    if path:
-        try:
-            protocol.write_atomic(path, f"{now}\n{p.stdout}")
-        except OSError:
-            pass
-    return p.stdout
+    return engine.snapshot(job, protocol.SQUEUE_CACHE,
+                           ["squeue", "-h", "-r", "-t", "all", "-u", _user(), "-o", SQUEUE_FORMAT],
+                           "Slurm")
 
 
 def _snapshot(job: JobDir) -> "dict[tuple[str, int | None], Row]":
@@ -389,25 +337,9 @@ def refresh(job: JobDir, ids: "Callable[[list], dict]",
 
 
 def cancel(job: JobDir, conf: dict) -> int:
-    slurmid = job.read(protocol.SLURMID)
-    if not slurmid:
-        if job.has(protocol.ERROR):
-            print("grunter: nothing to cancel: the submission failed", file=sys.stderr)
-            return 0
-        job.write(protocol.CANCELED, protocol.now_ts())
-        job.write(protocol.STATUS, "CANCELLED")
-        return 0
-    if job.all_settled():
-        print(f"grunter: job {job.jobid} has already ended", file=sys.stderr)
-        return 0
-    job.write(protocol.CANCELED, protocol.now_ts())     # before: see jobdir.ended
-    p = _run(["scancel", *sorted({sid for _, _, sid in sweep_mod.chunks_of(job)} | {slurmid})])
-    if p.returncode != 0:
-        os.unlink(job.file(protocol.CANCELED))
-        raise RunnerError(f"scancel failed: {_message(p)}")
-    _drop_cache(job)
-    print(f"cancelled Slurm job {slurmid}")
-    return 0
+    def scancel(slurmid: str) -> subprocess.CompletedProcess:
+        return _run(["scancel", *sorted({sid for _, _, sid in sweep_mod.chunks_of(job)} | {slurmid})])
+    return engine.cancel(job, protocol.SLURMID, scancel, protocol.SQUEUE_CACHE, "Slurm")
 
 
 def queue(job: JobDir, conf: dict) -> int:
