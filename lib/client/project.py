@@ -362,6 +362,8 @@ def _other_names(r: Remote, proj: str, server: str) -> "str | None":
              if ln.startswith(top) and ln[len(top):].count("/") == 1]
     names = sorted({name for name, _ in found if name != server})
     having = sorted({name for name, pr in found if pr == proj and name != server})
+    if not having and any(name == server for name, _ in found):
+        return None          # it knows our name: the project is simply not there
     if having:
         return (f"project {proj} is on that server under the server name {having[0]}, but this "
                 f"laptop calls the server {server}: both sides must use the same name "
