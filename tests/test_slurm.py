@@ -154,50 +154,73 @@ def test_a_job_killed_outright_is_noticed_by_the_periodic_refresh(core):
     assert "vanished" in core.read(os.path.join(job, "job.status"))
 
 
-def test_on_slurm_a_timeout_is_retried_with_twice_the_limit_and_held_jobs_follow(core, slurm):
-    """The real time limit (1 minute, enforced up to 30 s late): attempt 1 runs
-    into it, grund retries with twice the limit, attempt 2 ends Done.  Meanwhile
-    a chain of three runs in order, a failed parent cancels its :ok child, and a
-    child submitted after its parent ended runs."""
-    run_sh = ('case "$1" in\n'
-              '  slow) if [ -e tried ]; then echo second; else touch tried; echo first; sleep 300; fi ;;\n'
-              '  fail) exit 3 ;;\n'
-              '  *) echo "$1" ;;\nesac\n')
+RETRY_SH = ('case "$1" in\n'
+            '  slow) if [ -e tried ]; then echo second; else touch tried; echo first; sleep 300; fi ;;\n'
+            '  flaky) if [ -e tried ]; then echo second; else touch tried; echo first; exit 4; fi ;;\n'
+            '  fail) exit 3 ;;\n'
+            '  *) echo "$1" ;;\nesac\n')
+
+
+def grund_rounds(core, top, pred, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        core.grund("--once", "-q", "--refresh", "0")
+        jobs = core.jobs("all", cwd=top)
+        if pred(jobs):
+            return jobs
+        assert time.monotonic() < deadline, f"gave up waiting; jobs: {jobs}"
+        time.sleep(0.5)
+
+
+def test_on_slurm_a_failed_job_is_retried_and_held_jobs_follow(core, slurm):
+    """Attempt 1 fails, grund retries it with twice the time limit, attempt 2
+    ends Done.  Meanwhile a chain of three runs in order, a failed parent
+    cancels its :ok child, and a child submitted after its parent ended runs.
+    (A real time limit is retried on Grid Engine, whose h_rt takes seconds;
+    Slurm's takes a minute and more.)"""
     core.newproj("p")
-    top = core.project("p", grunter="", run_sh=run_sh, files={"grunter.py": example(
-        time="1", retry={"TIMEOUT": {"time": "2x", "max": 3}})})
-    slow = core.submit("slow", cwd=top)
+    top = core.project("p", grunter="", run_sh=RETRY_SH, files={"grunter.py": example(
+        time="1", retry={"FAILED": {"time": "2x", "max": 3}})})
+    flaky = core.submit("flaky", cwd=top)
     a = core.submit("a", cwd=top)
     b = core.grunt("submit", "--after", a, "b", "-m", "b", cwd=top).ok().out.strip()
     c = core.grunt("submit", "--after", f"{b}:ok", "c", "-m", "c", cwd=top).ok().out.strip()
-    bad = core.submit("fail", cwd=top)
+    bad = core.grunt("submit", "--after", a, "fail", "-m", "bad", cwd=top).ok().out.strip()
     orphan = core.grunt("submit", "--after", bad, "x", "-m", "x", cwd=top).ok().out.strip()
-
-    def rounds(pred, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            core.grund("--once", "-q", "--refresh", "0")
-            jobs = core.jobs("all", cwd=top)
-            if pred(jobs):
-                return jobs
-            assert time.monotonic() < deadline, f"gave up waiting; jobs: {jobs}"
-            time.sleep(0.5)
-
-    jobs = rounds(lambda js: js[c]["status"] == "Done" and js[orphan]["status"] == "Canceled", 60)
+    jobs = grund_rounds(core, top, lambda js: js[c]["status"] == "Done"
+                        and js[orphan]["status"] == "Canceled", 60)
     assert [jobs[j]["status"] for j in (a, b, c)] == ["Done"] * 3
     assert jobs[a]["end"] <= jobs[b]["start"] and jobs[b]["end"] <= jobs[c]["start"]
+    assert jobs[bad]["status"] == "Failed"     # (FAILED is retried: its attempts run out)
     late = core.grunt("submit", "--after", a, "late", "-m", "late", cwd=top).ok().out.strip()
-    jobs = rounds(lambda js: js[slow]["status"] == "Done" and js[late]["status"] == "Done", 200)
-    assert jobs[slow]["attempt"] == 2
-    first, second = jobs[slow]["attempts"]   # every attempt that ended is recorded
-    assert first["state"] == "TIMEOUT" and first["resources"]["time"] == "1"
-    assert first["next"]["time"] == "00:02:00"
-    assert (second["state"], second["next"], second["resources"]["time"]) == (
-        "COMPLETED", None, "00:02:00")
-    job = core.sjob(slow)
+    jobs = grund_rounds(core, top, lambda js: js[flaky]["status"] == "Done"
+                        and js[late]["status"] == "Done", 60)
+    first, second = jobs[flaky]["attempts"]   # every attempt that ended is recorded
+    assert (first["state"], first["resources"]["time"], first["next"]["time"]) == (
+        "FAILED", "1", "00:02:00")
+    assert (second["state"], second["next"]) == ("COMPLETED", None)
+    job = core.sjob(flaky)
     assert "#SBATCH --time=00:02:00" in core.read(os.path.join(job, "job.sbatch"))
+    assert core.grunt("out", flaky, cwd=top).ok().out == "second\n"
+    assert core.grunt("out", flaky, "--attempt", "1", cwd=top).ok().out == "first\n"
+    assert "Done (attempt 2 of 3)" in core.grunt("jobs", cwd=top).ok().out
+
+
+def test_on_grid_engine_a_timeout_is_retried_with_twice_the_limit(core, sge):
+    """A real h_rt limit (3 s): attempt 1 runs into it, grund retries it with
+    twice the limit (rounded up to a minute), attempt 2 ends Done; both attempts
+    are recorded."""
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=RETRY_SH, files={"grunter.py": example(
+        runner="sge", time="0:03", retry={"TIMEOUT": {"time": "2x", "max": 3}})})
+    slow = core.submit("slow", cwd=top)
+    jobs = grund_rounds(core, top, lambda js: js[slow]["status"] == "Done", 60)
+    first, second = jobs[slow]["attempts"]
+    # (a scaled time is whole minutes, as Slurm takes it: 2 x 3 s is 1 minute)
+    assert (first["state"], first["next"]["time"]) == ("TIMEOUT", "00:01:00")
+    assert (second["state"], jobs[slow]["attempt"]) == ("COMPLETED", 2)
+    job = core.sjob(slow)
+    assert "#$ -l h_rt=60" in core.read(os.path.join(job, "job.sge"))
     assert core.read(os.path.join(job, "job.try1.status")).startswith("TIMEOUT")
     assert core.grunt("out", slow, cwd=top).ok().out == "second\n"
-    first_out = core.grunt("out", slow, "--attempt", "1", cwd=top).ok().out
-    assert first_out.startswith("first\n") and "DUE TO TIME LIMIT" in first_out
-    assert "Done (attempt 2 of 3)" in core.grunt("jobs", cwd=top).ok().out
+    assert core.grunt("out", slow, "--attempt", "1", cwd=top).ok().out == "first\n"

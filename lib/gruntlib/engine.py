@@ -43,6 +43,18 @@ def message(p: subprocess.CompletedProcess) -> str:
             or f"{p.args[0]} exited with status {p.returncode}")
 
 
+def earlier_attempts(job: JobDir, idfile: str) -> "set[str]":
+    """Scheduler ids of the job's earlier attempts (job.try<N>.<id file>): same name
+    and directory, but not this attempt."""
+    found = set()
+    for n in range(1, 1000):
+        name = protocol.attempt_file(n, idfile)
+        if not job.has(name):
+            break
+        found.add(job.read(name) or "")
+    return found
+
+
 def _cache_path(job: JobDir, name: str) -> "str | None":
     path = protocol.state_file(protocol.JobPath.top_of(job.path), name)
     return path if os.path.isdir(os.path.dirname(path)) else None

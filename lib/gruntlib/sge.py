@@ -26,7 +26,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 
-from . import engine, protocol, sweep as sweep_mod
+from . import engine, protocol, retry, sweep as sweep_mod
 from .jobdir import JobDir, Outcome, RunnerError, ended
 from .script import job_script
 
@@ -47,24 +47,11 @@ def _run(argv: "list[str]", cwd: "str | None" = None):
 
 def h_rt(value: object) -> int:
     """A time setting in Slurm's forms ("30" minutes, "M:S", "H:M:S", "D-H[:M[:S]]") as seconds."""
-    text = str(value).strip()
-    days, _, rest = text.rpartition("-") if "-" in text else ("", "", text)
     try:
-        parts = [int(x) for x in rest.split(":")]
-        if days:
-            if len(parts) > 3:
-                raise ValueError
-            h, m, s = (parts + [0, 0])[:3]
-            return int(days) * 86400 + h * 3600 + m * 60 + s
-        if len(parts) == 1:
-            return parts[0] * 60
-        if len(parts) == 2:
-            return parts[0] * 60 + parts[1]
-        if len(parts) == 3:
-            return parts[0] * 3600 + parts[1] * 60 + parts[2]
+        return retry.time_seconds(str(value))
     except ValueError:
-        pass
-    raise RunnerError(f"setting time is not a time like 30, 1:30:00 or 1-00:00:00: {text!r}")
+        raise RunnerError("setting time is not a time like 30, 1:30:00 or 1-00:00:00: "
+                          f"{str(value).strip()!r}") from None
 
 
 def array_plan(spec: str) -> "tuple[str, int, str | None]":
@@ -179,7 +166,9 @@ def _submitted(job: JobDir) -> "str | None":
         print(f"grunter: warning: cannot look for the job in the queue: {e}", file=sys.stderr)
         return None
     here = os.path.realpath(job.path)
-    for number in sorted({n for (n, _), (_, name) in rows.items() if name == job.jobid}):
+    earlier = engine.earlier_attempts(job, protocol.SGEID)     # (retries: not this attempt)
+    for number in sorted({n for (n, _), (_, name) in rows.items()
+                          if name == job.jobid and n not in earlier}):
         text = _details(number) or ""
         m = re.search(r"^cwd:\s*(.*?)\s*$", text, re.M)
         if m and os.path.realpath(m.group(1)) == here:

@@ -99,24 +99,12 @@ def _submitted(job: JobDir) -> "str | None":
               file=sys.stderr)
         return None
     here = os.path.realpath(job.path)
-    earlier = _earlier_attempts(job)
+    earlier = engine.earlier_attempts(job, protocol.SLURMID)
     for line in p.stdout.splitlines():
         slurmid, _, workdir = line.partition("|")
         if slurmid.isdigit() and os.path.realpath(workdir) == here and slurmid not in earlier:
             return slurmid
     return None
-
-
-def _earlier_attempts(job: JobDir) -> "set[str]":
-    """Slurm ids of the job's earlier attempts (job.try<N>.slurmid): same name and
-    directory, but not this attempt."""
-    found = set()
-    for n in range(1, 1000):
-        name = protocol.attempt_file(n, protocol.SLURMID)
-        if not job.has(name):
-            break
-        found.add(job.read(name) or "")
-    return found
 
 
 def _recorded(job: JobDir, slurmid: str, conf: dict) -> None:
