@@ -24,15 +24,23 @@ DESTDIR ?=
 .PHONY: test deps demo bench chaos dist install check clean
 
 ## the whole test suite (what CI runs; installs what the tests need first): the fast
-## tier on both cores, on this Python and on 3.8 and 3.13; then the tests with a real
-## sshd, Slurm and tmux, and grund on Python 3.6
+## tier on both cores; then the tests with a real sshd, Slurm, Grid Engine and tmux,
+## and grund on Python 3.6, while the fast tier runs again on 3.8 and 3.13 beside them
+## (the system tests mostly wait on their servers: the second core is free)
+OTHER_LOG = /tmp/grunt-test-other-pythons.log
 test: deps
 	$(PYTEST) -n 2 -m "not system" tests
-	@for py in "$(PY38)" "$(PY313)"; do \
-	  if [ -z "$$py" ]; then echo "make test: no pyenv Python 3.8 or 3.13 here: its fast tier is not run"; continue; fi; \
-	  echo "$$py -m pytest -m 'not system'"; $$py -m pytest -q -p no:cacheprovider -n 2 -m "not system" tests || exit 1; \
-	done
-	$(PYTEST) -m system tests
+	@( for py in "$(PY38)" "$(PY313)"; do \
+	    if [ -z "$$py" ]; then echo "make test: no pyenv Python 3.8 or 3.13 here: its fast tier is not run"; continue; fi; \
+	    echo "$$py -m pytest -m 'not system'"; \
+	    $$py -m pytest -q -p no:cacheprovider -m "not system" --basetemp=/tmp/grunt-test-$$($$py -c 'import sys; print("%d%d" % sys.version_info[:2])') tests || exit 1; \
+	  done ) > $(OTHER_LOG) 2>&1 & other=$$!; \
+	echo "$(PYTEST) -m system tests  (and the fast tier on 3.8 and 3.13 beside it: $(OTHER_LOG))"; \
+	$(PYTEST) -m system tests; rc=$$?; \
+	wait $$other; orc=$$?; \
+	if [ $$orc -eq 0 ]; then grep -E "pytest -m|passed|skipped|make test:" $(OTHER_LOG); \
+	else cat $(OTHER_LOG); echo "make test: the fast tier failed on another Python (above)"; fi; \
+	[ $$rc -eq 0 ] && [ $$orc -eq 0 ]
 
 ## the fast tier: every test that needs no sshd, Slurm or tmux (under a minute on 2 cores)
 check:
