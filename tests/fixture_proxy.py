@@ -42,7 +42,10 @@ class Proxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def fault(self, kind: str, direction: str, after: int) -> None:
+        """The next connections stall or are cut after ``after`` bytes one way; the
+        connections made so far are closed first (none is left without the fault)."""
         assert kind in ("stall", "cut") and direction in ("down", "up")
+        self.drop()
         with self.lock:
             self.armed = (kind, direction, after)
 
