@@ -1,0 +1,50 @@
+"""Retries of single tasks of a sweep or array job, as grund runs them without the
+laptop (the local runner: real processes; real Slurm in test_slurm_sweep.py)."""
+from __future__ import annotations
+
+import json
+import os
+
+from test_server_retries import retry_project, settled
+from test_slurm import rounds_until
+
+# run t=2 fails on its first attempt (its run directory is the same on the next)
+FLAKY_RUN = ('echo x >> ../../../../../runs.txt\n'
+             'if [ "$2" = 2 ] && [ ! -e tried ]; then touch tried; echo first; exit 3; fi\n'
+             'echo "ok $2"\n')
+
+
+def recs(core, jid):
+    text = core.read(os.path.join(core.sjob(jid), "job.attempts"))
+    return [json.loads(ln) for ln in text.splitlines()]
+
+
+def test_a_failed_run_of_a_sweep_is_retried_alone(core):
+    top = retry_project(core, run_sh=FLAKY_RUN, retry={"FAILED": {"max": 3, "time": "2x"}})
+    jid = core.grunt("sweep", "t=1..3", "-m", "flaky", cwd=top).ok().out.split(":")[0]
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] == "Done" and settled(jid)(js)
+                        and len(js[jid].get("attempts", [])) == 4,
+                        timeout=40)
+    job = core.sjob(jid)
+    assert core.read(os.path.join(core.swc("p"), "runs.txt")) == "x\n" * 4   # 3 runs, 1 retry
+    tasks = {t["task"]: t for t in jobs[jid]["tasks"]}
+    assert {t: v["status"] for t, v in tasks.items()} == {0: "Done", 1: "Done", 2: "Done"}
+    assert tasks[1]["attempt"] == 2 and tasks[0].get("attempt", 1) == 1
+    got = recs(core, jid)
+    assert [(r.get("task"), r["attempt"], r.get("state"), r["next"]) for r in got] == [
+        (1, 1, "FAILED", {"time": "02:00:00", "memory": "4G", "cpus": 1}),
+        (None, 1, None, {"time": "02:00:00", "memory": "4G", "cpus": 1}),
+        (1, 2, "COMPLETED", None), (None, 2, None, None)]
+    assert got[1]["retried"] == [1] and got[3]["retried"] == []
+    assert core.read(os.path.join(job, "job.1.try1.out")) == "first\n"
+    assert core.read(os.path.join(job, "job.1.out")) == "ok 2\n"
+    assert core.read(os.path.join(job, "job.0.out")) == "ok 1\n"
+    assert core.grunt("out", f"{jid}_1", cwd=top).ok().out == "ok 2\n"
+    assert "Done (attempt 2 of 3)" in core.grunt("jobs", jid, cwd=top).ok().out
+    assert "Done (3 tasks: 3 Done)" in core.grunt("jobs", cwd=top).ok().out
+    shown = core.grunt("show", f"{jid}_1", cwd=top).ok().out
+    assert f"{jid}_1 attempt 1" in shown and "FAILED (exit 3)" in shown and "retried" in shown
+    assert f"{jid}_0 attempt" not in core.grunt("show", jid, cwd=top).ok().out
+    assert core.grunt("out", f"{jid}_1", "--attempt", "1", cwd=top).ok().out == "first\n"
+    r = core.grunt("out", f"{jid}_1", "--attempt", "3", cwd=top)
+    assert r.rc != 0 and f"{jid}_1 has no attempt 3" in r.err and len(r.err.splitlines()) == 1
