@@ -72,6 +72,8 @@ def decide(job: JobDir, n: int, hist: "list[dict]", pol: dict) -> dict:
     used = pol.get("resources") or {}
     keep = [r for r in hist if int(r.get("attempt") or 0) < n]   # redone: drop a half one
     lines, retried, nexts, most = [], [], [], 1
+    st = job.state()
+    words = {t.index: t.status for t in st.tasks}   # as the user sees them: Failed, Timeout
     for t in round_tasks(job, n, hist):
         word = (job.status(t) or ("", ""))[0].upper()
         d = retry.decide(pol.get("policy") or {}, task_records(keep, t), word, used)
@@ -80,11 +82,11 @@ def decide(job: JobDir, n: int, hist: "list[dict]", pol: dict) -> dict:
             retried.append(t)
             nexts.append(d.resources)
         if d.resources is not None or n > 1:
-            lines.append({"task": t, "attempt": n, "state": word, "exitcode": job.exitcode(t),
+            lines.append({"task": t, "attempt": n, "state": word, "status": words.get(t, ""),
+                          "exitcode": job.exitcode(t),
                           "start": job.read(P.task_file(t, "start")) or "",
                           "end": job.read(P.task_file(t, "end")) or "", "resources": used,
                           "next": d.resources, "max": d.max, "why": d.why})
-    st = job.state()
     rec = {"round": n, "attempt": n, "retried": retried, "status": st.status,
            "exitcode": st.exit_code, "decided": P.now_ts(), "max": most,
            "next": _merged(nexts) if retried else None,
