@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
-
 import pytest
 
-from test_server_retries import Killed, _once, retry_project, settled
+from test_server_retries import die_then_finish, kill_at, retry_project, settled
 from test_slurm import rounds_until
 
 # run t=2 fails on its first attempt (its run directory is the same on the next)
@@ -57,36 +55,14 @@ def sweep_of_three(core, top):
     return core.grunt("sweep", "t=1..3", "-m", "flaky", cwd=top).ok().out.split(":")[0]
 
 
-@pytest.mark.parametrize("point", ["decided", "half-archived", "archived", "submitted"])
+@pytest.mark.parametrize("point", ["first submit", "decided", "half-archived", "archived",
+                                   "submitted"])
 def test_a_kill_during_a_tasks_retry_gives_exactly_one_retry(core, monkeypatch, point):
-    from lib.server import grunter, project, taskretries
+    from lib.server import taskretries
     top = retry_project(core, run_sh=FLAKY_RUN, retry={"FAILED": {"max": 3}})
-    if point == "decided":
-        monkeypatch.setattr(taskretries, "archive", _once(taskretries.archive))
-    elif point == "half-archived":
-        def half(job, rec):   # one of task 1's files renamed, then dead
-            os.replace(job.file("job.1.out"), job.file("job.1.try1.out"))
-            raise Killed("half archived")
-        monkeypatch.setattr(taskretries, "archive", half)
-    elif point == "archived":
-        monkeypatch.setattr(project.ServedProject, "submit_once",
-                            _once(project.ServedProject.submit_once))
-    else:   # grund dies once grunter.py submit of the round of retries has run
-        real = grunter._handled
-
-        def handled(call, *a):
-            if call.cmd == "submit" and call.job.has("job.attempt"):
-                raise Killed("after grunter.py submit ran")
-            return real(call, *a)
-        monkeypatch.setattr(grunter, "_handled", handled)
+    kill_at(monkeypatch, point, taskretries, "archive", ("job.1.out", "job.1.try1.out"))
     jid = sweep_of_three(core, top)
-    with pytest.raises(Killed):
-        for _ in range(100):
-            core.grund("--once", "-q", "--refresh", "0")
-            time.sleep(0.1)
-    monkeypatch.undo()
-    rounds_until(core, top, lambda js: js[jid]["status"] == "Done"
-                 and len(js[jid].get("attempts", [])) == 4, timeout=30)
+    die_then_finish(core, monkeypatch, top, jid, 4)
     assert core.read(os.path.join(core.swc("p"), "runs.txt")) == "x\n" * 4   # one retry
     got = recs(core, jid)
     assert [(r.get("task"), r["attempt"], bool(r["next"])) for r in got] == [
