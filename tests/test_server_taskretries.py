@@ -70,3 +70,30 @@ def test_a_kill_during_a_tasks_retry_gives_exactly_one_retry(core, monkeypatch, 
     job = core.sjob(jid)
     assert core.read(os.path.join(job, "job.1.try1.out")) == "first\n"
     assert core.read(os.path.join(job, "job.1.out")) == "ok 2\n"
+
+
+# task 1 of an array fails on its first attempt (the job directory is the same)
+FLAKY_TASK = ('T=$SLURM_ARRAY_TASK_ID\n'
+              'if [ "$T" = 1 ] && [ ! -e "tried.$T" ]; then touch "tried.$T"; echo first; exit 3; fi\n'
+              'echo "ok $T"\n')
+
+
+def check_array_task_retried(core, top, timeout=40):
+    """An array of three whose task 1 fails once: retried alone, then all Done."""
+    jid = core.submit(cwd=top)
+    rounds_until(core, top, lambda js: js[jid]["status"] == "Done"
+                 and len(js[jid].get("attempts", [])) == 4, timeout=timeout)
+    assert [(r.get("task"), r["attempt"], r.get("state")) for r in recs(core, jid)] == [
+        (1, 1, "FAILED"), (None, 1, None), (1, 2, "COMPLETED"), (None, 2, None)]
+    job = core.sjob(jid)
+    assert [core.read(os.path.join(job, f"job.{t}.out")) for t in range(3)] == [
+        "ok 0\n", "ok 1\n", "ok 2\n"]
+    assert core.read(os.path.join(job, "job.1.try1.out")) == "first\n"
+    table = core.grunt("jobs", cwd=top).ok().out
+    assert "_1" in table and "Done (attempt 2 of 2)" in table
+    return jid, job
+
+
+def test_a_failed_task_of_an_array_is_retried_alone(core):
+    top = retry_project(core, run_sh=FLAKY_TASK, array="0-2", retry={"FAILED": {"max": 2}})
+    check_array_task_retried(core, top)

@@ -6,7 +6,7 @@ import json
 import os
 
 from test_cli_sweep import most_at_once
-from test_server_taskretries import FLAKY_RUN, recs
+from test_server_taskretries import FLAKY_RUN, FLAKY_TASK, check_array_task_retried, recs
 from test_slurm import example, rounds_until
 
 RUN_SH = '''echo "s $(date +%s.%N)" >> "$TRACE"
@@ -127,3 +127,13 @@ def test_a_failed_run_of_a_sweep_on_slurm_is_retried_alone_with_more_time(core, 
     assert core.read(os.path.join(job, "job.1.try1.out")) == "first\n"
     assert core.grunt("out", f"{jid}_1", cwd=top).ok().out == "ok 2\n"
     assert "Done (attempt 2 of 2)" in core.grunt("jobs", jid, cwd=top).ok().out
+
+
+def test_a_failed_task_of_an_array_on_slurm_is_retried_alone(core, slurm):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=FLAKY_TASK, files={"grunter.py": example(
+        array="0-2", retry={"FAILED": {"max": 2}})})
+    _, job = check_array_task_retried(core, top)
+    assert "#SBATCH --array=0-2" in core.read(os.path.join(job, "job.try1.sbatch"))
+    assert "#SBATCH --array=1\n" in core.read(os.path.join(job, "job.sbatch"))
+    assert core.read(os.path.join(job, "job.array")) == "0-2\n"

@@ -22,12 +22,9 @@ TASK_FILES = ("start", "end", "exitcode", "status", "out")
 
 
 def supported(job: JobDir) -> bool:
-    """Engines whose rounds run only some tasks: the local runner, Slurm sweeps."""
-    def either(name: str) -> bool:
-        return job.has(name) or job.has(P.attempt_file(1, name))
-    if either(P.SGEID):
-        return False
-    return job.has(P.SWEEP) or either(P.PID)
+    """Engines whose rounds run only some tasks: the local runner and Slurm (a
+    policy in job.retry says the grunter is gruntlib's), not Grid Engine yet."""
+    return not (job.has(P.SGEID) or job.has(P.attempt_file(1, P.SGEID)))
 
 
 def rounds(hist: "list[dict]") -> "list[dict]":
