@@ -74,7 +74,8 @@ def test_a_kill_during_a_tasks_retry_gives_exactly_one_retry(core, monkeypatch, 
 
 # task 1 of an array fails on its first attempt (the job directory is the same)
 FLAKY_TASK = ('T=$SLURM_ARRAY_TASK_ID\n'
-              'if [ "$T" = 1 ] && [ ! -e "tried.$T" ]; then touch "tried.$T"; echo first; exit 3; fi\n'
+              'if [ "$T" = 1 ] && [ ! -e "tried.$T" ]; then\n'
+              '  touch "tried.$T"; echo first; exit 3\nfi\n'
               'echo "ok $T"\n')
 
 
@@ -97,3 +98,36 @@ def check_array_task_retried(core, top, timeout=40):
 def test_a_failed_task_of_an_array_is_retried_alone(core):
     top = retry_project(core, run_sh=FLAKY_TASK, array="0-2", retry={"FAILED": {"max": 2}})
     check_array_task_retried(core, top)
+
+
+def test_a_round_of_tasks_from_the_files_alone(tmp_path):
+    """Phases of an array's round, each task decided with its own rule, one round's
+    resources the most any of its tasks asks for; Grid Engine arrays are left alone."""
+    from lib.gruntlib.jobdir import JobDir
+    from lib.server import retries as R
+    d = tmp_path / "active" / "ali000001" / "p"
+    d.mkdir(parents=True)
+    job = JobDir(str(d))
+
+    def files(**kw):
+        for name, text in kw.items():
+            (d / ("job." + name.replace("_", "."))).write_text(text + "\n")
+    files(retry=json.dumps({"policy": {"TIMEOUT": {"time": "2x", "max": 3},
+                                       "OUT_OF_MEMORY": {"memory": "2x", "max": 2}},
+                            "resources": {"time": "1:00:00", "memory": "4G"}}),
+          array="0-2", pid="1", start="t")
+    for t, word in enumerate(("COMPLETED", "TIMEOUT", "OUT_OF_MEMORY")):
+        files(**{f"{t}_start": "t", f"{t}_end": "t", f"{t}_out": f"out {t}"})
+    assert R.phase(job) == R.ENDING                  # the tasks have no final status yet
+    for t, word in enumerate(("COMPLETED", "TIMEOUT", "OUT_OF_MEMORY")):
+        files(**{f"{t}_status": word})
+    assert R.phase(job) == R.ENDED
+    R.advance(job, lambda j: None, lambda j: None, lambda j, rec: None)
+    attempt = json.loads((d / "job.attempt").read_text())
+    assert attempt == {"attempt": 2, "max": 3, "tasks": [1, 2],
+                       "resources": {"time": "02:00:00", "memory": "8G"}}
+    assert (d / "job.1.try1.out").read_text() == "out 1\n" and not (d / "job.1.out").exists()
+    assert (d / "job.0.out").exists() and (d / "job.try1.pid").exists()
+    assert R.phase(job) == R.TO_SUBMIT
+    (d / "job.sgeid").write_text("5\n")
+    assert R.phase(job) == R.NONE

@@ -104,7 +104,8 @@ def archive(job: JobDir, rec: dict) -> None:
     for t in rec.get("retried") or []:
         for name in TASK_FILES:
             if job.has(P.task_file(t, name)):
-                os.replace(job.file(P.task_file(t, name)), job.file(P.task_attempt_file(t, n, name)))
+                os.replace(job.file(P.task_file(t, name)),
+                           job.file(P.task_attempt_file(t, n, name)))
         if job.has(f".job.{t}.pid"):
             os.unlink(job.file(f".job.{t}.pid"))
     for name in P.ATTEMPT_FILES + (P.CHUNKS,):
