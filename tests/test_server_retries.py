@@ -248,18 +248,22 @@ def test_the_end_hook_hears_of_a_job_that_ended_while_it_was_submitted(core):
 
 
 
-def test_phases_from_the_files_alone(tmp_path):
-    """What grund does next is read from the job's files (a restarted grund goes on)."""
+def bare_job(tmp_path):
+    """(its directory, the JobDir, files(name=text, ...) writing job.<name>, _ a dot)."""
     from lib.gruntlib.jobdir import JobDir
-    from lib.server import retries as R
     d = tmp_path / "active" / "ali000001" / "p"
     d.mkdir(parents=True)
-    job = JobDir(str(d))
 
     def files(**kw):
         for name, text in kw.items():
             (d / ("job." + name.replace("_", "."))).write_text(text + "\n")
+    return d, JobDir(str(d)), files
 
+
+def test_phases_from_the_files_alone(tmp_path):
+    """What grund does next is read from the job's files (a restarted grund goes on)."""
+    from lib.server import retries as R
+    d, job, files = bare_job(tmp_path)
     assert R.phase(job) == R.NONE
     files(retry='{"policy": {"FAILED": {"max": 2}}, "resources": {}}')
     assert R.phase(job) == R.RUNNING                  # not submitted yet: attempt 1

@@ -6,7 +6,7 @@ import json
 import os
 import pytest
 
-from test_server_retries import die_then_finish, kill_at, retry_project, settled
+from test_server_retries import bare_job, die_then_finish, kill_at, retry_project, settled
 from test_slurm import rounds_until
 
 # run t=2 fails on its first attempt (its run directory is the same on the next)
@@ -103,20 +103,13 @@ def test_a_failed_task_of_an_array_is_retried_alone(core):
 def test_a_round_of_tasks_from_the_files_alone(tmp_path):
     """Phases of an array's round, each task decided with its own rule, one round's
     resources the most any of its tasks asks for; Grid Engine arrays are left alone."""
-    from lib.gruntlib.jobdir import JobDir
     from lib.server import retries as R
-    d = tmp_path / "active" / "ali000001" / "p"
-    d.mkdir(parents=True)
-    job = JobDir(str(d))
-
-    def files(**kw):
-        for name, text in kw.items():
-            (d / ("job." + name.replace("_", "."))).write_text(text + "\n")
+    d, job, files = bare_job(tmp_path)
     files(retry=json.dumps({"policy": {"TIMEOUT": {"time": "2x", "max": 3},
                                        "OUT_OF_MEMORY": {"memory": "2x", "max": 2}},
                             "resources": {"time": "1:00:00", "memory": "4G"}}),
           array="0-2", pid="1", start="t")
-    for t, word in enumerate(("COMPLETED", "TIMEOUT", "OUT_OF_MEMORY")):
+    for t in range(3):
         files(**{f"{t}_start": "t", f"{t}_end": "t", f"{t}_out": f"out {t}"})
     assert R.phase(job) == R.ENDING                  # the tasks have no final status yet
     for t, word in enumerate(("COMPLETED", "TIMEOUT", "OUT_OF_MEMORY")):
