@@ -13,6 +13,8 @@ The decision is written before anything is done about it; the renames are
 redone (each is atomic) until job.attempt says the next attempt exists; the
 submit is the one of grunter.py's ``Call`` bookkeeping, which a restarted grund
 finishes instead of running again.  ``decide`` (gruntlib/retry.py) is pure.
+A sweep or array job goes through the same phases in rounds, each task
+decided on with its own attempts (taskretries.py).
 """
 import json
 import logging
