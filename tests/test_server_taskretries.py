@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+
 import pytest
 
 from test_server_retries import bare_job, die_then_finish, kill_at, retry_project, settled
@@ -124,3 +126,20 @@ def test_a_round_of_tasks_from_the_files_alone(tmp_path):
     assert R.phase(job) == R.TO_SUBMIT
     (d / "job.sgeid").write_text("5\n")
     assert R.phase(job) == R.NONE
+
+
+def test_the_digest_line_counts_a_retried_run_once(core, monkeypatch):
+    monkeypatch.setenv("GRUNT_DIGEST", "1")
+    top = retry_project(core, run_sh=FLAKY_RUN, retry={"FAILED": {"max": 2}})
+    jid = sweep_of_three(core, top)
+    lines = []
+    for _ in range(60):
+        core.grund("--once", "-q", "--refresh", "0")
+        r = core.grunt("jobs", "all", cwd=top).ok()
+        lines += [ln for ln in r.err.splitlines() if "since" in ln]
+        if "Done (3 tasks: 3 Done)" in r.out and len(r.out.splitlines()) > 1 \
+                and os.path.exists(os.path.join(core.sjob(jid), "job.1.try1.out")):
+            break
+        time.sleep(0.2)
+    assert [ln for ln in lines if "retried" in ln] and \
+        all("1 Failed -> retried" in ln for ln in lines if "retried" in ln), lines
