@@ -81,13 +81,31 @@ class Job:
         if self.is_sweep:
             d["tasks"] = [{"id": f"{self.id}_{t.index}", "task": t.index, "label": self.label(t.index),
                            "status": t.status, "exit_code": t.exit_code, "start": t.start,
-                           "end": t.end} for t in self.tasks]
+                           "end": t.end, **self._task_attempts(t.index)} for t in self.tasks]
         return d
+
+    def _task_attempts(self, task: int) -> dict:
+        n, most = self.task_attempt(task)
+        return {"attempt": n, "attempts_max": most} if n > 1 else {}
 
     @property
     def attempt_label(self) -> str:
-        """`` (attempt 2 of 3)`` once grund has retried the job, else ""."""
+        """`` (attempt 2 of 3)`` once grund has retried the job, else "" (an array's
+        attempts are its tasks': task_label)."""
+        if self.tasks:
+            return ""
         return f" (attempt {self.attempt} of {self.attempts_max})" if self.attempt > 1 else ""
+
+    def task_attempt(self, task: int) -> tuple[int, int]:
+        """(the attempt task ``task`` is on, the attempts its rule allows)."""
+        recs = [r for r in self.attempts if r.get("task") == task]
+        return (1 + sum(1 for r in recs if r.get("next")),
+                max([int(r.get("max") or 1) for r in recs] or [1]))
+
+    def task_label(self, task: int) -> str:
+        """`` (attempt 2 of 3)`` once grund has retried the task, else ""."""
+        n, most = self.task_attempt(task)
+        return f" (attempt {n} of {most})" if n > 1 else ""
 
 
 def load(top: str, where: P.JobPath) -> Job:
@@ -103,7 +121,8 @@ def load(top: str, where: P.JobPath) -> Job:
     cur = (retry.records(texts.get(P.ATTEMPT)) or [{}])[0]
     attempts = retry.records(texts.get(P.ATTEMPTS))
     deciding = (P.RETRY in texts and not spec and st.status in (FAILED, TIMEOUT, OUT_OF_MEMORY)
-                and P.ERROR not in texts and len(attempts) < int(cur.get("attempt") or 1))
+                and P.ERROR not in texts and len(attempts) < int(cur.get("attempt") or 1)) \
+        or (bool(spec) and _array_deciding(texts, st, attempts, int(cur.get("attempt") or 1)))
     return Job(
         id=where.jobid, proj=where.proj, folder=where.folder, path=path,
         server=line(texts.get(P.SERVER)), message=(texts.get(P.MESSAGE) or "").strip(),
@@ -120,6 +139,17 @@ def load(top: str, where: P.JobPath) -> Job:
         tasks=list(st.tasks), labels=labels, attempt=int(cur.get("attempt") or 1),
         attempts_max=int(cur.get("max") or 1), attempts=attempts, deciding=deciding,
         after=line(texts.get(P.AFTER)))
+
+
+def _array_deciding(texts: dict, st: states.JobState, attempts: list[dict], n: int) -> bool:
+    """An array that grund retries task by task (server/taskretries.py) has ended a
+    round with a task that is not Done, and grund has yet to decide on it."""
+    if P.RETRY not in texts or st.status not in FINISHED or P.ERROR in texts \
+            or P.CANCELED in texts or P.SGEID in texts or P.attempt_file(1, P.SGEID) in texts:
+        return False
+    if not any(t.status not in (DONE, CANCELED) for t in st.tasks):
+        return False
+    return len([r for r in attempts if "round" in r and "task" not in r]) < n
 
 
 def _labels(text: str | None) -> list[str]:

@@ -621,8 +621,29 @@ def kill9(jobs: int = 30, kills: int = 50, seed: int | None = None,
 RETRY_GRUNTER = ('import sys\nfrom gruntlib import runner\n'
                  'sys.exit(runner.main({"runner": "local", "command": "sh run.sh", "memory": "1G",'
                  ' "retry": {"FAILED": {"memory": "2x", "max": 3}}}))\n')
-RETRY_RUN_SH = ('echo "$(basename "$(dirname "$PWD")")" >> "$HOME/runs.txt"\n'
+# A sweep's run (GRUNT_TASK set, its own directory runs/T) appends <jobid>_<T>.
+RETRY_RUN_SH = ('if [ -n "$GRUNT_TASK" ]; then\n'
+                '  id="$(basename "$(dirname "$GRUNT_JOB_DIR")")_$GRUNT_TASK"\n'
+                'else id="$(basename "$(dirname "$PWD")")"; fi\n'
+                'echo "$id" >> "$HOME/runs.txt"\n'
                 'if [ -e tried ]; then echo second; else touch tried; exit 3; fi\n')
+SWEEP_RUNS = 3   # each sweep of kill9_retries: every run fails once, so two rounds
+
+
+def _sweep_problems(w: World, sids: list[str], runs: Counter, states: dict) -> list[str]:
+    """Each run of each sweep ran twice, its attempts and both rounds recorded, all Done."""
+    problems = []
+    for j in sids:
+        shape = [(r.get("task"), r.get("attempt"), bool(r.get("next"))) for r in _attempts(w, j)]
+        want = ([(t, 1, True) for t in range(SWEEP_RUNS)] + [(None, 1, True)]
+                + [(t, 2, False) for t in range(SWEEP_RUNS)] + [(None, 2, False)])
+        if shape != want:
+            problems.append(f"{j}: attempts recorded as {shape}")
+        problems += [f"{j}_{t}: ran {runs[f'{j}_{t}']} time(s), not 2"
+                     for t in range(SWEEP_RUNS) if runs[f"{j}_{t}"] != 2]
+        if states[j]["status"] != "Done":
+            problems.append(f"{j} is {states[j]['status']}")
+    return problems
 
 
 def _attempts(w: World, jid: str) -> list[dict]:
@@ -635,8 +656,10 @@ def _attempts(w: World, jid: str) -> list[dict]:
 
 
 def kill9_retries(jobs: int = 20, kills: int = 30, seed: int | None = None,
-                  ssh: Ssh | None = None, limit: float = 180.0) -> tuple[dict, list[str]]:
-    """grund killed with -9 at random moments while jobs end, are decided on and retried."""
+                  ssh: Ssh | None = None, limit: float = 180.0,
+                  sweeps: int = 0) -> tuple[dict, list[str]]:
+    """grund killed with -9 at random moments while jobs (and the runs of ``sweeps``
+    sweeps) end, are decided on and retried."""
     rnd = random.Random(seed)
     w = World(ssh=ssh)
     try:
@@ -646,9 +669,15 @@ def kill9_retries(jobs: int = 20, kills: int = 30, seed: int | None = None,
         w.git("commit", "-q", "-am", "retry on failure", cwd=w.proj)
         ids = [w.grunt("submit", f"r{k}", "-m", f"retry {k}", check=True).stdout.strip()
                for k in range(jobs)]
+        sids = [w.grunt("sweep", f"k=1..{SWEEP_RUNS}", "-m", f"sweep {k}", check=True)
+                .stdout.split(":")[0] for k in range(sweeps)]
+
+        def all_decided() -> bool:
+            return (all(len(_attempts(w, j)) == 2 for j in ids)
+                    and all(len(_attempts(w, j)) == 2 * SWEEP_RUNS + 2 for j in sids))
         g = w.start_grund("--refresh", "0.5")
         n, phases, t0 = 0, Counter(), time.monotonic()
-        while n < kills or not all(len(_attempts(w, j)) == 2 for j in ids):
+        while n < kills or not all_decided():
             if time.monotonic() - t0 > limit:
                 break
             time.sleep(rnd.uniform(0.05, 0.6))
@@ -664,8 +693,7 @@ def kill9_retries(jobs: int = 20, kills: int = 30, seed: int | None = None,
         settle = time.monotonic() + 90
         for k in range(1000):
             w.grund_once("--refresh", "0")
-            if k >= 2 and (all(len(_attempts(w, j)) == 2 for j in ids)
-                           or time.monotonic() > settle):
+            if k >= 2 and (all_decided() or time.monotonic() > settle):
                 w.grund_once("--refresh", "0")
                 break
             time.sleep(1)
@@ -690,8 +718,10 @@ def kill9_retries(jobs: int = 20, kills: int = 30, seed: int | None = None,
             if (states[j]["status"], states[j].get("attempt")) != ("Done", 2):
                 stuck += 1
                 problems.append(f"{j} is {states[j]['status']} at attempt {states[j].get('attempt')}")
-        problems += check_repos(w)
+        problems += _sweep_problems(w, sids, runs, states) + check_repos(w)
         figures = {"jobs": len(ids), "kills survived": n, "runs": sum(runs[j] for j in ids),
+                   "sweeps": len(sids), "sweep runs run": sum(runs[f"{j}_{t}"] for j in sids
+                                                          for t in range(SWEEP_RUNS)),
                    "retries recorded": sum(1 for j in ids for r in _attempts(w, j) if r.get("next")),
                    "Done at attempt 2": sum(1 for j in ids if states[j]["status"] == "Done"
                                             and states[j].get("attempt") == 2),
@@ -794,8 +824,8 @@ def main() -> int:
              lambda ssh: twins(3, 10, ssh)),
             ("kill -9 of grund: 30 jobs with status and update, >= 50 kills",
              lambda ssh: kill9(30, 50, seed, ssh)),
-            ("kill -9 of grund during retries: 20 jobs failing once, >= 30 kills",
-             lambda ssh: kill9_retries(20, 30, seed, ssh)),
+            ("kill -9 of grund during retries: 20 jobs and 3 sweeps of 3 runs failing once, "
+             ">= 30 kills", lambda ssh: kill9_retries(20, 30, seed, ssh, sweeps=3)),
             ("interrupted grunt submit: 30 rounds of SIGINT/SIGKILL", lambda ssh: interrupt(30, seed, ssh))]
     bad = 0
     totals = {t: Counter() for t in transports}

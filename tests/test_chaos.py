@@ -27,8 +27,9 @@ def test_kill_9_of_grund_loses_and_repeats_nothing(grunt_hermetic):
 
 @pytest.mark.system
 def test_kill_9_of_grund_during_retries_runs_each_retry_once(grunt_hermetic):
-    f = check(chaos.kill9_retries(jobs=4, kills=6, seed=7))
+    f = check(chaos.kill9_retries(jobs=4, kills=6, seed=7, sweeps=2))
     assert f["runs"] == 8 and f["Done at attempt 2"] == 4 and f["kills survived"] >= 6
+    assert f["sweeps"] == 2 and f["sweep runs run"] == 2 * 2 * chaos.SWEEP_RUNS
 
 
 @pytest.mark.system

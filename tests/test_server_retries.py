@@ -168,18 +168,19 @@ def _once(fn):
     return wrapper
 
 
-@pytest.mark.parametrize("point", ["first submit", "decided", "half-archived", "archived",
-                                   "submitted"])
-def test_a_kill_between_deciding_and_submitting_gives_exactly_one_retry(core, monkeypatch, point):
-    from lib.server import grunter, project, retries
-    top = retry_project(core, run_sh=COUNTED, retry={"FAILED": {"max": 3}})
+def kill_at(monkeypatch, point, mod, name, renamed):
+    """Make grund die once at ``point``: in ``mod.name`` (the archive step) before
+    it ran ("decided") or after it renamed the files ``renamed`` (old, new) only
+    ("half-archived"), before the retry's submit ("archived"), after grunter.py
+    submit ran for the first attempt ("first submit") or for the retry ("submitted")."""
+    from lib.server import grunter, project
     if point == "decided":
-        monkeypatch.setattr(retries, "_archive", _once(retries._archive))
+        monkeypatch.setattr(mod, name, _once(getattr(mod, name)))
     elif point == "half-archived":
         def half(job, rec):   # one of attempt 1's files renamed, then dead
-            os.replace(job.file("job.out"), job.file("job.try1.out"))
+            os.replace(job.file(renamed[0]), job.file(renamed[1]))
             raise Killed("half archived")
-        monkeypatch.setattr(retries, "_archive", half)
+        monkeypatch.setattr(mod, name, half)
     elif point == "archived":
         monkeypatch.setattr(project.ServedProject, "submit_once",
                             _once(project.ServedProject.submit_once))
@@ -191,8 +192,11 @@ def test_a_kill_between_deciding_and_submitting_gives_exactly_one_retry(core, mo
                 raise Killed("after grunter.py submit ran")
             return real(call, *a)
         monkeypatch.setattr(grunter, "_handled", handled)
-    jid = core.submit(cwd=top)
-    job = core.sjob(jid)
+
+
+def die_then_finish(core, monkeypatch, top, jid, records):
+    """grund rounds until one dies (kill_at), then rounds of a sound grund until
+    the job is Done with ``records`` lines in job.attempts."""
     with pytest.raises(Killed):
         for _ in range(100):
             core.grund("--once", "-q", "--refresh", "0")
@@ -201,7 +205,18 @@ def test_a_kill_between_deciding_and_submitting_gives_exactly_one_retry(core, mo
     # Done shows from the job's own end; grund records its decision on it once
     # the runner has confirmed the end (the same round or the next)
     rounds_until(core, top, lambda js: js[jid]["status"] == "Done"
-                 and len(js[jid].get("attempts", [])) == 2, timeout=30)
+                 and len(js[jid].get("attempts", [])) == records, timeout=30)
+
+
+@pytest.mark.parametrize("point", ["first submit", "decided", "half-archived", "archived",
+                                   "submitted"])
+def test_a_kill_between_deciding_and_submitting_gives_exactly_one_retry(core, monkeypatch, point):
+    from lib.server import retries
+    top = retry_project(core, run_sh=COUNTED, retry={"FAILED": {"max": 3}})
+    kill_at(monkeypatch, point, retries, "_archive", ("job.out", "job.try1.out"))
+    jid = core.submit(cwd=top)
+    job = core.sjob(jid)
+    die_then_finish(core, monkeypatch, top, jid, 2)
     assert core.read(os.path.join(core.swc("p"), "runs.txt")) == "x\nx\n"   # two runs, no more
     recs = [json.loads(ln) for ln in core.read(os.path.join(job, "job.attempts")).splitlines()]
     assert [(r["attempt"], r["state"], bool(r["next"])) for r in recs] == [
@@ -233,18 +248,22 @@ def test_the_end_hook_hears_of_a_job_that_ended_while_it_was_submitted(core):
 
 
 
-def test_phases_from_the_files_alone(tmp_path):
-    """What grund does next is read from the job's files (a restarted grund goes on)."""
+def bare_job(tmp_path):
+    """(its directory, the JobDir, files(name=text, ...) writing job.<name>, _ a dot)."""
     from lib.gruntlib.jobdir import JobDir
-    from lib.server import retries as R
     d = tmp_path / "active" / "ali000001" / "p"
     d.mkdir(parents=True)
-    job = JobDir(str(d))
 
     def files(**kw):
         for name, text in kw.items():
             (d / ("job." + name.replace("_", "."))).write_text(text + "\n")
+    return d, JobDir(str(d)), files
 
+
+def test_phases_from_the_files_alone(tmp_path):
+    """What grund does next is read from the job's files (a restarted grund goes on)."""
+    from lib.server import retries as R
+    d, job, files = bare_job(tmp_path)
     assert R.phase(job) == R.NONE
     files(retry='{"policy": {"FAILED": {"max": 2}}, "resources": {}}')
     assert R.phase(job) == R.RUNNING                  # not submitted yet: attempt 1

@@ -6,6 +6,7 @@ import json
 import os
 
 from test_cli_sweep import most_at_once
+from test_server_taskretries import FLAKY_RUN, FLAKY_TASK, check_array_task_retried, recs
 from test_slurm import example, rounds_until
 
 RUN_SH = '''echo "s $(date +%s.%N)" >> "$TRACE"
@@ -104,3 +105,35 @@ def test_a_sweep_on_grid_engine_its_canceled_run_and_its_failed_rerun(core, sge,
     assert "#$ -l h_rt=1200" in core.read(os.path.join(core.sjob(again), "job.sge"))
     jobs = rounds_until(core, top, lambda js: js[again]["status"] not in ("Pending", "Running"))
     assert [(t["label"], t["exit_code"]) for t in jobs[again]["tasks"]] == [("x=b seed=2", 3)]
+
+
+def test_a_failed_run_of_a_sweep_on_slurm_is_retried_alone_with_more_time(core, slurm):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=FLAKY_RUN, files={"grunter.py": example(
+        time="0:10:00", retry={"FAILED": {"time": "2x", "max": 2}})})
+    jid = core.grunt("sweep", "t=1..3", "-m", "flaky", cwd=top).ok().out.split(":")[0]
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] == "Done"
+                        and len(js[jid].get("attempts", [])) == 4, timeout=40)
+    assert [(t["status"], t.get("attempt", 1)) for t in jobs[jid]["tasks"]] == [
+        ("Done", 1), ("Done", 2), ("Done", 1)]
+    job = core.sjob(jid)
+    assert "#SBATCH --time=0:10:00" in core.read(os.path.join(job, "job.try1.sbatch"))
+    assert "#SBATCH --time=00:20:00" in core.read(os.path.join(job, "job.sbatch"))
+    first = core.read(os.path.join(job, "job.try1.chunks")).split()
+    again = core.read(os.path.join(job, "job.chunks")).split()
+    assert first[:2] == ["0", "3"] and again[:2] == ["1", "1"] and again[2] != first[2]
+    assert [(r.get("task"), r["attempt"], r.get("state")) for r in recs(core, jid)] == [
+        (1, 1, "FAILED"), (None, 1, None), (1, 2, "COMPLETED"), (None, 2, None)]
+    assert core.read(os.path.join(job, "job.1.try1.out")) == "first\n"
+    assert core.grunt("out", f"{jid}_1", cwd=top).ok().out == "ok 2\n"
+    assert "Done (attempt 2 of 2)" in core.grunt("jobs", jid, cwd=top).ok().out
+
+
+def test_a_failed_task_of_an_array_on_slurm_is_retried_alone(core, slurm):
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=FLAKY_TASK, files={"grunter.py": example(
+        array="0-2", retry={"FAILED": {"max": 2}})})
+    _, job = check_array_task_retried(core, top)
+    assert "#SBATCH --array=0-2" in core.read(os.path.join(job, "job.try1.sbatch"))
+    assert "#SBATCH --array=1\n" in core.read(os.path.join(job, "job.sbatch"))
+    assert core.read(os.path.join(job, "job.array")) == "0-2\n"

@@ -82,6 +82,7 @@ def print_runs(jobs: list[Job], as_json: bool = False) -> None:
     for j in jobs:
         for t in j.tasks if j.task is None else [t for t in j.tasks if t.index == j.task]:
             tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
+            tstate += j.task_label(t.index)
             rows.append([f"{j.id}_{t.index}", tstate, t.start.replace(" UTC", ""),
                          t.end.replace(" UTC", ""), j.label(t.index)])
         if not j.tasks:
@@ -121,6 +122,7 @@ def _job_rows(jobs: list[Job], tree: bool, folders: bool, short: bool, server: b
                           j.sched_id, state, times, " ".join(j.args), msg))
         for t in [] if j.is_sweep else j.tasks:
             tstate = t.status + (f" ({t.exit_code})" if t.exit_code not in (None, 0) else "")
+            tstate += j.task_label(t.index)
             ttimes = ["", took(t.start, t.end)] if duration else ["", ts(t.start), ts(t.end)]
             rows.append(cells(f"  _{t.index}", "", "", "", tstate, ttimes, "", ""))
     return headers, rows

@@ -112,6 +112,8 @@ def show(a: Namespace) -> int:
 
 def _attempt_rows(j: J.Job) -> "list[tuple[str, str]]":
     """One row per attempt of a job with a retry policy: its end, resources, what grund did."""
+    if j.tasks:
+        return _task_attempt_rows(j)
     rows = []
     for rec in j.attempts:
         n = rec.get("attempt")
@@ -123,6 +125,24 @@ def _attempt_rows(j: J.Job) -> "list[tuple[str, str]]":
                      f"{'; ' + res if res else ''}; {then} ({rec.get('why', '')}); {where}"))
     if j.attempt > 1 and len(j.attempts) < j.attempt:
         rows.append((f"attempt {j.attempt}", f"{j.status}, of {j.attempts_max} at most; the latest"))
+    return rows
+
+
+def _task_attempt_rows(j: J.Job) -> "list[tuple[str, str]]":
+    """The attempts of the tasks grund retried (of the one run named, or all)."""
+    rows = []
+    for rec in j.attempts:
+        t, n = rec.get("task"), rec.get("attempt")
+        if t is None or j.task is not None and t != j.task:
+            continue   # a round's record, or another run's
+        res = ", ".join(f"{k} {v}" for k, v in sorted((rec.get("resources") or {}).items()) if v)
+        code = f" (exit {rec['exitcode']})" if rec.get("exitcode") is not None else ""
+        then = "retried" if rec.get("next") else "not retried"
+        latest = not rec.get("next")
+        where = "the latest" if latest else f"output: grunt out {j.id}_{t} --attempt {n}"
+        rows.append((f"{j.id}_{t} attempt {n}", f"{rec.get('state', '?')}{code} at "
+                     f"{rec.get('end') or '?'}{'; ' + res if res else ''}; {then} "
+                     f"({rec.get('why', '')}); {where}"))
     return rows
 
 

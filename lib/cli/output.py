@@ -41,6 +41,18 @@ def out_args(p: Parser) -> None:
     p.add_argument("--user", type=user)
 
 
+def _attempts(j: J.Job, wanted: "int | None") -> "tuple[int, int, str]":
+    """(the attempt it is on, the most allowed, its name): the job's, or one run's."""
+    if j.task is not None:
+        return (*j.task_attempt(j.task), f"{j.id}_{j.task}")
+    if j.tasks:   # an array's attempts are its tasks'
+        if wanted is not None:
+            raise UsageError(f"{j.id} has tasks: name one for --attempt (grunt out {j.id}_T "
+                             f"--attempt {wanted})")
+        return 1, 1, j.id
+    return j.attempt, j.attempts_max, j.id
+
+
 def out(a: Namespace) -> int:
     if a.follow:
         return _follow(a)
@@ -52,12 +64,14 @@ def out(a: Namespace) -> int:
         names = [n for n in names if not P.ATTEMPT_FILE_RE.match(n)]   # the latest attempt's
         if j.task is not None:   # one run: its own output only
             names = [n for n in names if n in (f"job.{j.task}.out", f"job.{j.task}.err")]
-        if a.attempt is not None and a.attempt != j.attempt:
-            if not 1 <= a.attempt < j.attempt:
-                raise UsageError(f"{j.id} has no attempt {a.attempt} (it is at attempt {j.attempt})")
-            err, names = "", [P.attempt_file(a.attempt, P.OUT)]   # shown as its job.out
-        elif j.attempt > 1 and not a.attempt:
-            print(f"(attempt {j.attempt} of {j.attempts_max}; earlier ones: grunt out {j.id} "
+        cur, most, what = _attempts(j, a.attempt)
+        if a.attempt is not None and a.attempt != cur:
+            if not 1 <= a.attempt < cur:
+                raise UsageError(f"{what} has no attempt {a.attempt} (it is at attempt {cur})")
+            err, names = "", [P.attempt_file(a.attempt, P.OUT) if j.task is None   # shown as
+                              else P.task_attempt_file(j.task, a.attempt, "out")]  # its latest
+        elif cur > 1 and not a.attempt:
+            print(f"(attempt {cur} of {most}; earlier ones: grunt out {what} "
                   f"--attempt N)", file=sys.stderr, flush=True)
         shown = False
         for name in names:

@@ -64,7 +64,7 @@ def changes(wc: str, old: str, new: str, seen: dict) -> "tuple[list[J.Job], list
             continue
         j = J.load(wc, where)
         status, n = (seen.get(j.id) or [None, 0])[:2]
-        retried += [r for r in j.attempts[n:] if r.get("next")]
+        retried += [r for r in j.attempts[n:] if r.get("next") and "round" not in r]
         if j.finished and (status != j.status or len(j.attempts) != n):
             ended.append(j)
         seen[j.id] = [j.status, len(j.attempts)]

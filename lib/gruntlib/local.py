@@ -34,13 +34,15 @@ def submit(job: JobDir, conf: dict) -> int:
     data = sweep_mod.load(job)
     job.write(protocol.LOCAL_SCRIPT, job_script(job, conf, sweep=data))
     argv = ["sh", protocol.LOCAL_SCRIPT]
+    retried = sweep_mod.retried_tasks(job)    # a round of retries runs only those
     if data is not None:
         spec = sweep_mod.array_spec(data)
         argv = ["sh", "-c", _SWEEP_POOL, "sh", str(data.get("parallel") or 1),
-                *map(str, protocol.array_tasks(spec))]
+                *map(str, retried or protocol.array_tasks(spec))]
         job.write(protocol.ARRAY, spec)
     elif conf["array"] is not None:
-        argv = ["sh", "-c", _ARRAY_LOOP, "sh", *map(str, protocol.array_tasks(conf["array"]))]
+        argv = ["sh", "-c", _ARRAY_LOOP, "sh",
+                *map(str, retried or protocol.array_tasks(conf["array"]))]
         job.write(protocol.ARRAY, conf["array"])
     with open(job.file(protocol.OUT), "ab") as out:
         proc = subprocess.Popen(argv, cwd=job.path, stdin=subprocess.DEVNULL, stdout=out,

@@ -232,6 +232,11 @@ def attempt_file(attempt: int, name: str) -> str:
     return f"job.try{attempt}.{name[len('job.'):]}"
 
 
+def task_attempt_file(task: int, attempt: int, name: str) -> str:
+    """``job.<T>.try<N>.<name>``: file ``job.<T>.<name>`` of task T's attempt N."""
+    return f"job.{task}.try{attempt}.{name}"
+
+
 def task_file(task: "int | str | None", name: str) -> str:
     """``job.<name>``, or ``job.<task>.<name>`` for one task of an array job."""
     return f"job.{name}" if task is None else f"job.{task}.{name}"
@@ -256,7 +261,8 @@ def array_tasks(spec: str) -> "list[int]":
 # grunter names so (job.3.setup.out, job.4_0.out, job.4_0.err, job.4_0.error);
 # job.error itself is grunt's word on a failed submit, not output
 OUTPUT_RE = re.compile(r"^job(?:\..+)?\.(?:out|err|error)$")
-ATTEMPT_FILE_RE = re.compile(r"^job\.try\d+\.")   # an earlier attempt's file (attempt_file)
+# an earlier attempt's file: job.try1.out (attempt_file), job.3.try1.out (task_attempt_file)
+ATTEMPT_FILE_RE = re.compile(r"^job\.(?:\d+\.)?try\d+\.")
 
 
 def output_files(names: "Iterable[str]") -> "list[str]":

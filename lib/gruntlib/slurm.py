@@ -73,12 +73,22 @@ def _timestamp(slurm_time: str) -> "str | None":
     return time.strftime(protocol.TS_FORMAT, time.gmtime(epoch))
 
 
+def _round(job: JobDir, spec: "str | None") -> "str | None":
+    """The array spec to submit: in a round of retries (job.attempt's tasks) only
+    those tasks, as a list keeping the spec's %K."""
+    retried = sweep_mod.retried_tasks(job) if spec else None
+    if not retried:
+        return spec
+    limit = spec.partition("%")[2]
+    return ",".join(map(str, retried)) + (f"%{limit}" if limit else "")
+
+
 def sbatch_header(job: JobDir, conf: dict, array: "str | None" = None) -> "list[str]":
     """The #SBATCH lines; ``array``: a sweep's first chunk (its script names its output)."""
     if array is not None:
         lines = [f"--job-name={job.jobid}", "--output=/dev/null"]
     else:
-        array = conf["array"]
+        array = _round(job, conf["array"])
         lines = [f"--job-name={job.jobid}", f"--output={'job.%a.out' if array else 'job.out'}"]
     lines += [f"{opt}={conf[name]}" for name, opt in SBATCH_OPTIONS if conf[name] is not None]
     if array is not None:

@@ -68,13 +68,13 @@ def submit(job: JobDir, conf: dict) -> int:
         raise RunnerError(f"the submission failed before: {job.read(protocol.ERROR)}")
     if job.has(protocol.CANCELED):
         return 0
-    runs, par, pack = len(data["runs"]), data.get("parallel"), data.get("pack") or 1
-    plan = [(b * pack, c, min(runs, (b + c) * pack) - b * pack)
-            for b, c in sweep_mod.chunks(math.ceil(runs / pack), _max_array())]
-    limit = f"%{par}" if par else ""
+    plan, limit = _plan(job, data), f"%{data['parallel']}" if data.get("parallel") else ""
+    par, runs = data.get("parallel"), len(data["runs"])
     if not job.has(protocol.SBATCH):
         job.write(protocol.ARRAY, sweep_mod.array_spec(data))
-        _scripts(job, conf, data, f"0-{plan[0][1] - 1}{limit}")
+        retried = sweep_mod.retried_tasks(job) is not None   # one run a chunk, unpacked
+        _scripts(job, conf, dict(data, pack=1) if retried else data,
+                 f"0-{plan[0][1] - 1}{limit}")
     done = {base for base, _, _ in sweep_mod.chunks_of(job)}
     for base, width, count in plan:
         if base in done:
@@ -105,6 +105,17 @@ def submit(job: JobDir, conf: dict) -> int:
     return 0
 
 
+def _plan(job: JobDir, data: dict) -> "list[tuple[int, int, int]]":
+    """(first task, array width, runs) of each sbatch call; a round of retries
+    (job.attempt's tasks) is one call a retried run."""
+    retried = sweep_mod.retried_tasks(job)
+    if retried is not None:
+        return [(t, 1, 1) for t in retried]
+    runs, pack = len(data["runs"]), data.get("pack") or 1
+    return [(b * pack, c, min(runs, (b + c) * pack) - b * pack)
+            for b, c in sweep_mod.chunks(math.ceil(runs / pack), _max_array())]
+
+
 def _ids(job: JobDir, pack: int):
     """units -> {task: (Slurm id, array index)}; tasks not handed to Slurm yet left out."""
     chunks = sweep_mod.chunks_of(job)
@@ -126,9 +137,10 @@ def status(job: JobDir, conf: dict) -> int:
     started is still pending, and one that recorded its end is what it says.
     """
     data = sweep_mod.load(job)
-    pack = data.get("pack") or 1
+    retried = sweep_mod.retried_tasks(job)
+    pack = 1 if retried is not None else data.get("pack") or 1
     handed = sum(count for _, count, _ in sweep_mod.chunks_of(job))
-    if handed < len(data["runs"]) and not job.has(protocol.CANCELED):
+    if handed < len(retried or data["runs"]) and not job.has(protocol.CANCELED):
         submit(job, conf)
 
     def amend(unit: int, outcome: Outcome) -> Outcome:
@@ -148,7 +160,7 @@ def status(job: JobDir, conf: dict) -> int:
 def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:
     """scancel some runs (``<slurm id>_<index>``; for a packed sweep only runs that
     run: the others are recorded canceled and skipped when their turn comes)."""
-    pack = sweep_mod.load(job).get("pack") or 1
+    pack = 1 if sweep_mod.retried_tasks(job) else sweep_mod.load(job).get("pack") or 1
     ids = _ids(job, pack)(list(tasks))
     todo = sorted({f"{ids[t][0]}_{ids[t][1]}" for t in tasks if t in ids and not job.settled(t)
                    and (pack == 1 or job.has(protocol.task_file(t, "start")))})

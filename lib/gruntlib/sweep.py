@@ -120,3 +120,14 @@ def chunks_of(job: JobDir) -> "list[tuple[int, int, str]]":
         if len(parts) == 3 and all(x.isdigit() for x in parts):
             found.append((int(parts[0]), int(parts[1]), parts[2]))
     return found
+
+
+def retried_tasks(job: JobDir) -> "list[int] | None":
+    """The tasks grund retries in this round of a sweep or array (job.attempt's
+    ``tasks``, server/taskretries.py); None when all of them run."""
+    try:
+        data = json.loads(job.read(protocol.ATTEMPT) or "{}")
+    except ValueError:
+        return None
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    return [int(t) for t in tasks] if isinstance(tasks, list) and tasks else None

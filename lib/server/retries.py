@@ -13,6 +13,8 @@ The decision is written before anything is done about it; the renames are
 redone (each is atomic) until job.attempt says the next attempt exists; the
 submit is the one of grunter.py's ``Call`` bookkeeping, which a restarted grund
 finishes instead of running again.  ``decide`` (gruntlib/retry.py) is pure.
+A sweep or array job goes through the same phases in rounds, each task
+decided on with its own attempts (taskretries.py).
 """
 import json
 import logging
@@ -22,6 +24,7 @@ from typing import Callable
 from ..gruntlib import protocol as P, retry
 from ..gruntlib.jobdir import JobDir
 from ..gruntlib.states import FINAL, first_line
+from . import taskretries
 
 log = logging.getLogger("grund")
 NONE, RUNNING, ENDING, ENDED, RETRYING, TO_SUBMIT, CLOSED = (
@@ -54,10 +57,16 @@ def _word(job: JobDir) -> str:
 
 def phase(job: JobDir) -> str:
     """Where the job is in its retries (see the module's text)."""
-    if not job.has(P.RETRY) or job.tasks() is not None:
-        return NONE     # no policy (or an array: per-task retries are not there yet)
-    n, hist = current(job)["attempt"], history(job)
-    if len(hist) >= n:
+    if not job.has(P.RETRY):
+        return NONE     # no policy
+    n, hist, array = current(job)["attempt"], history(job), job.tasks() is not None
+    if array and not taskretries.supported(job):
+        return NONE     # Grid Engine arrays are not retried task by task yet
+    if array:
+        rec = taskretries.decided(hist, n)
+        if rec is not None:
+            return RETRYING if rec.get("retried") else CLOSED
+    elif len(hist) >= n:
         return RETRYING if hist[n - 1].get("next") else CLOSED
     if job.has(P.ERROR) or job.has(P.CANCELED):
         return CLOSED   # canceled (also while a retry waited to be submitted), or refused
@@ -65,6 +74,8 @@ def phase(job: JobDir) -> str:
         return TO_SUBMIT if n > 1 else RUNNING
     if not job.at_rest():
         return RUNNING
+    if array:
+        return ENDED if taskretries.settled(job, n, hist) else ENDING
     return ENDED if _word(job) in FINAL else ENDING
 
 
@@ -76,8 +87,10 @@ def is_open(job: JobDir) -> bool:
 def _decide(job: JobDir) -> dict:
     """Decide on the ended attempt and record it first (atomically): the record."""
     n = current(job)["attempt"]
-    hist = history(job)[:n - 1]
     pol = _json(job, P.RETRY) or {}
+    if job.tasks() is not None:
+        return taskretries.decide(job, n, history(job), pol)
+    hist = history(job)[:n - 1]
     used = pol.get("resources") or {}
     word = _word(job)
     d = retry.decide(pol.get("policy") or {}, hist, word, used)
@@ -122,6 +135,9 @@ def advance(job: JobDir, status: "Callable[[JobDir], object]",
             continue
         if ph == ENDED:
             ended(job, _decide(job))
+        elif ph == RETRYING and job.tasks() is not None:
+            n = current(job)["attempt"]
+            taskretries.archive(job, taskretries.decided(history(job), n))
         elif ph == RETRYING:
             _archive(job, history(job)[current(job)["attempt"] - 1])
         elif ph == TO_SUBMIT:
