@@ -124,8 +124,8 @@ def test_a_round_of_tasks_from_the_files_alone(tmp_path):
     assert (d / "job.1.try1.out").read_text() == "out 1\n" and not (d / "job.1.out").exists()
     assert (d / "job.0.out").exists() and (d / "job.try1.pid").exists()
     assert R.phase(job) == R.TO_SUBMIT
-    (d / "job.sgeid").write_text("5\n")
-    assert R.phase(job) == R.NONE
+    (d / "job.sgeid").write_text("5\n")            # the round submitted (Grid Engine's too)
+    assert R.phase(job) == R.RUNNING
 
 
 def test_the_digest_line_counts_a_retried_run_once(core, monkeypatch):

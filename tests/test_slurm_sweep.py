@@ -137,3 +137,39 @@ def test_a_failed_task_of_an_array_on_slurm_is_retried_alone(core, slurm):
     assert "#SBATCH --array=0-2" in core.read(os.path.join(job, "job.try1.sbatch"))
     assert "#SBATCH --array=1\n" in core.read(os.path.join(job, "job.sbatch"))
     assert core.read(os.path.join(job, "job.array")) == "0-2\n"
+
+
+def test_on_grid_engine_failed_runs_of_a_sweep_and_tasks_of_an_array_are_retried_alone(core, sge):
+    """A sweep's run 1 fails once: the round is -t 2-2 with twice the time.  An array
+    0-2 whose tasks 0 and 2 fail once: the round spans -t 1-3, and task 1, Done
+    already, exits at once without running again."""
+    core.newproj("p")
+    top = core.project("p", grunter="", run_sh=FLAKY_RUN, files={"grunter.py": example(
+        runner="sge", time="0:10:00", retry={"FAILED": {"time": "2x", "max": 2}})})
+    jid = core.grunt("sweep", "t=1..3", "-m", "flaky", cwd=top).ok().out.split(":")[0]
+    jobs = rounds_until(core, top, lambda js: js[jid]["status"] == "Done"
+                        and len(js[jid].get("attempts", [])) == 4, timeout=60)
+    assert [(t["status"], t.get("attempt", 1)) for t in jobs[jid]["tasks"]] == [
+        ("Done", 1), ("Done", 2), ("Done", 1)]
+    job = core.sjob(jid)
+    assert "#$ -t 1-3:1" in core.read(os.path.join(job, "job.try1.sge"))
+    script = core.read(os.path.join(job, "job.sge"))
+    assert "#$ -t 2-2:1" in script and "#$ -l h_rt=1200" in script
+    assert core.read(os.path.join(job, "job.1.try1.out")) == "first\n"
+    assert core.grunt("out", f"{jid}_1", cwd=top).ok().out == "ok 2\n"
+
+    flaky = ('T=$((SGE_TASK_ID - 1)); echo "$T" >> ../../../ran.txt\n'
+             'if [ "$T" != 1 ] && [ ! -e "tried.$T" ]; then touch "tried.$T"; echo first; exit 3; fi\n'
+             'echo "ok $T"\n')
+    core.write(os.path.join(top, "run.sh"), flaky)
+    core.write(os.path.join(top, "grunter.py"), example(
+        runner="sge", array="0-2", retry={"FAILED": {"max": 2}}))
+    arr = core.submit(cwd=top)
+    jobs = rounds_until(core, top, lambda js: js[arr]["status"] == "Done"
+                        and len(js[arr].get("attempts", [])) == 6, timeout=60)
+    job = core.sjob(arr)
+    assert "#$ -t 1-3:1" in core.read(os.path.join(job, "job.sge"))   # the span of 0 and 2
+    assert [core.read(os.path.join(job, f"job.{t}.out")) for t in range(3)] == [
+        "ok 0\n", "ok 1\n", "ok 2\n"]
+    assert sorted(core.read(os.path.join(core.swc("p"), "ran.txt")).split()) == \
+        ["0", "0", "1", "2", "2"]          # task 1 ran once

@@ -54,8 +54,9 @@ def h_rt(value: object) -> int:
                           f"{str(value).strip()!r}") from None
 
 
-def array_plan(spec: str) -> "tuple[str, int, str | None]":
-    """(``-t`` range, offset from Grid Engine's task id to the job's, ``-tc`` limit)."""
+def array_plan(spec: str, off: "int | None" = None) -> "tuple[str, int, str | None]":
+    """(``-t`` range, offset from Grid Engine's task id to the job's, ``-tc`` limit);
+    ``off``: the whole array's offset, for a part of it (a round of retries)."""
     m = ARRAY_SPEC_RE.match(spec)
     if not m:
         raise RunnerError(f"Grid Engine arrays are one range first-last[:step][%K], not {spec!r}")
@@ -64,12 +65,13 @@ def array_plan(spec: str) -> "tuple[str, int, str | None]":
     step = int(m.group(3) or 1)
     if last < first or step < 1:
         raise RunnerError(f"the array range {spec!r} is empty")
-    off = 1 if first == 0 else 0
+    off = (1 if first == 0 else 0) if off is None else off
     return f"{first + off}-{last + off}:{step}", off, m.group(4)
 
 
-def header(job: JobDir, conf: dict) -> "list[str]":
-    """The ``#$`` lines of job.sge (a sweep: ``conf["array"]`` is its tasks)."""
+def header(job: JobDir, conf: dict, off: "int | None" = None) -> "list[str]":
+    """The ``#$`` lines of job.sge (a sweep: ``conf["array"]`` is its tasks; ``off``
+    as array_plan's)."""
     opts = [f"-N {job.jobid}", "-S /bin/sh", "-V", "-j y", "-o /dev/null"]
     if conf["time"] is not None:
         opts.append(f"-l h_rt={h_rt(conf['time'])}")
@@ -85,7 +87,7 @@ def header(job: JobDir, conf: dict) -> "list[str]":
     if conf["account"] is not None:
         opts.append(f"-A {conf['account']}")
     if conf["array"] is not None:
-        rng, _, limit = array_plan(conf["array"])
+        rng, _, limit = array_plan(conf["array"], off)
         opts.append(f"-t {rng}")
         if limit:
             opts.append(f"-tc {limit}")
@@ -94,20 +96,35 @@ def header(job: JobDir, conf: dict) -> "list[str]":
                     for ln in conf["sge"]]
 
 
+def _retry_span(spec: str, retried: "list[int] | None") -> str:
+    """In a round of retries (job.attempt's tasks), the array spec of the span from
+    the first retried task to the last; its other tasks find their end recorded
+    and exit at once (a -t range cannot skip them)."""
+    if not retried:
+        return spec
+    limit = spec.partition("%")[2]
+    return f"{min(retried)}-{max(retried)}" + (f"%{limit}" if limit else "")
+
+
 def _script(job: JobDir, conf: dict, sweep: "dict | None") -> str:
     """job.sge.  A sweep is one array of all its runs (Grid Engine's max_aj_tasks
     is 75,000 by default), at most ``parallel`` at once; ``pack`` is Slurm's only."""
     if sweep is not None:
         conf = dict(conf, array=sweep_mod.array_spec(sweep)
                     + (f"%{sweep['parallel']}" if sweep.get("parallel") else ""))
-        return job_script(job, conf, header(job, conf), sweep=sweep,
-                          sweep_task="$((SGE_TASK_ID - 1))")
-    off = array_plan(conf["array"])[1] if conf["array"] is not None else 0
+    whole = conf["array"]
+    off = array_plan(whole)[1] if whole is not None else 0
+    if whole is not None:
+        conf = dict(conf, array=_retry_span(whole, sweep_mod.retried_tasks(job)))
+    head = header(job, conf, off)
+    if sweep is not None:
+        return job_script(job, conf, head, sweep=sweep, sweep_task="$((SGE_TASK_ID - 1))")
     task = f"$((SGE_TASK_ID - {off}))" if off else "${SGE_TASK_ID}"
     # Grid Engine opens -o itself and cannot name it by the job's own task id:
     # the script sends its output to job.out / job.<task>.out as on Slurm.
-    return job_script(job, conf, header(job, conf), task=task,
-                      preamble=['exec >>"$J/${P}out" 2>&1'])
+    skip = ['[ -e "$J/${P}end" ] && exit 0    # (a round of retries: not this task)'] \
+        if whole is not None else []
+    return job_script(job, conf, head, task=task, preamble=skip + ['exec >>"$J/${P}out" 2>&1'])
 
 
 def _offset(job: JobDir) -> int:
@@ -350,7 +367,9 @@ def status(job: JobDir, conf: dict) -> int:
                 _run(["qdel", number] + ([] if sge_task is None else ["-t", str(sge_task)]))
                 engine.drop_snapshot(job, protocol.QSTAT_CACHE)
             else:
-                job.record(unit, _queued_outcome(row[0]))
+                # qstat shows a task for about a second after its script has ended:
+                # the end the script recorded is the truth by then
+                job.record(unit, ended(job, unit) or _queued_outcome(row[0]))
         if gone:
             _gone(job, number, gone, off)
         job.summarize()

@@ -60,8 +60,6 @@ def phase(job: JobDir) -> str:
     if not job.has(P.RETRY):
         return NONE     # no policy
     n, hist, array = current(job)["attempt"], history(job), job.tasks() is not None
-    if array and not taskretries.supported(job):
-        return NONE     # Grid Engine arrays are not retried task by task yet
     if array:
         rec = taskretries.decided(hist, n)
         if rec is not None:

@@ -21,12 +21,6 @@ from ..gruntlib.jobdir import JobDir
 TASK_FILES = ("start", "end", "exitcode", "status", "out")
 
 
-def supported(job: JobDir) -> bool:
-    """Engines whose rounds run only some tasks: the local runner and Slurm (a
-    policy in job.retry says the grunter is gruntlib's), not Grid Engine yet."""
-    return not (job.has(P.SGEID) or job.has(P.attempt_file(1, P.SGEID)))
-
-
 def rounds(hist: "list[dict]") -> "list[dict]":
     return [r for r in hist if "round" in r and "task" not in r]
 
