@@ -222,7 +222,9 @@ class Grund:
             self.again.discard(proj)
             served = self.projects.get(proj)
             if served is None:
-                served = self.projects[proj] = self.first_sight(proj)
+                if not self.once:   # a --once grund is woken by no one: its hooks can wait
+                    self.update_hook(proj)
+                served = self.projects[proj] = ServedProject(self.settings, proj)
             served.serve(self.started, lambda: self.stop)
             if served.quiet is None:   # something to look at again next round
                 self.again.add(proj)
@@ -231,14 +233,13 @@ class Grund:
                 self.due_at[proj] = when
                 heapq.heappush(self.due, (when, proj))
 
-    def first_sight(self, proj: str) -> ServedProject:
-        """A project this grund serves for the first time; its hook is brought up to
-        date (one that leaves no mark would leave its pushes to the --recheck rounds)."""
+    def update_hook(self, proj: str) -> None:
+        """Bring the hook of a project this grund serves for the first time up to date
+        (one that leaves no mark would leave its pushes to the --recheck rounds)."""
         try:
             repos.install_hook(self.server, proj)
         except OSError as e:
             log.warning("%s: cannot update the post-receive hook: %s", proj, e)
-        return ServedProject(self.settings, proj)
 
 
 def next_due(served: ServedProject) -> float:
