@@ -222,6 +222,14 @@ def test_an_idle_round_looks_at_no_project_and_a_recheck_sees_an_unmarked_change
     assert d.full_due(False)
     d.round(full=d.full_due(False))
     assert os.path.isdir(core.sjob(jid, "c"))   # the look at every project saw it
+    # a heartbeat that falls due is written by a round that looks at no other project
+    from lib import heartbeat
+    beats = {n: core.read(os.path.join(core.bare(n), "refs", "grunt", "heartbeat")) for n in names}
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + heartbeat.EVERY + 1)
+    d.round(full=False)
+    assert all(core.read(os.path.join(core.bare(n), "refs", "grunt", "heartbeat")) != beats[n]
+               for n in names)
 
 
 # git processes per client command (local transport): a regression fails here.
