@@ -457,8 +457,8 @@ def bench_idle(c: Ctx) -> None:
     many, one = statistics.median(use[500]), statistics.median(use[1])
     print(f"  (the same in clock ticks, as /proc/<pid>/stat counts them: {ticks[500]:.3g} % "
           f"with 500 projects, {ticks[1]:.3g} % with 1)", flush=True)
-    whole = {n: statistics.mean(u) for n, u in use.items()}   # the --recheck round included
-    print(f"  (over the whole {window:.0f} s, its round that looks at every project included: "
+    whole = {n: statistics.mean(u) for n, u in use.items()}   # a --recheck round, if one fell in it
+    print(f"  (over the whole {window:.0f} s, all {REPS} parts: "
           f"{whole[500]:.3g} % with 500 projects, {whole[1]:.3g} % with 1, ratio "
           f"{whole[500] / whole[1] if whole[1] else float('inf'):.3g})", flush=True)
     row(f"running grund, 500 idle projects, CPU over {window:.0f} s (median of {REPS})", many,

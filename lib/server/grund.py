@@ -37,7 +37,7 @@ from .project import ServedProject, Settings
 log = logging.getLogger("grund")
 GIT_ORPHAN_WAIT = 120  # seconds a new grund waits for the gits of a killed one
 LOG_BYTES, LOG_KEEP = 1_000_000, 3  # grund.log rotates at 1 MB, keeping grund.log.1 .. .3
-RECHECK = 60.0   # seconds between rounds that look at every project (the safety net)
+RECHECK = 300.0  # seconds between rounds that look at every project (the safety net)
 
 
 class AlreadyRunning(GruntError):
