@@ -35,6 +35,7 @@ def test_paths_of_the_wakeup(tmp_path):
     assert protocol.JobPath.of_dir(jobdir) == ("active", "abc000001", "proj")
     assert protocol.changed_marker(jobdir) == "/h/grunt/srv/blanca/proj/jobs/.git/grunt-changed"
     assert protocol.fifo_path(jobdir) == "/h/grunt/srv/blanca/grund.fifo"
+    assert protocol.mark_path(jobdir) == "/h/grunt/srv/blanca/.grund-marks/proj"
 
 
 @pytest.mark.parametrize("spec, tasks", [

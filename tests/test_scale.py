@@ -168,6 +168,70 @@ def test_running_grund_trusts_an_idle_projects_stats_and_still_sees_every_change
     assert served.quick_key([])[1] != served.quiet
 
 
+def test_an_idle_round_looks_at_no_project_and_a_recheck_sees_an_unmarked_change(
+        core, gitlog, monkeypatch):
+    """A running grund's round between wake-ups reads the marks folder and nothing of
+    any project (counted: stats, folder reads, git); a push leaves its project's mark,
+    and a change that left none is seen by the round that looks at every project."""
+    from lib.server import grund as daemon
+    names = ("a", "b", "c")
+    tops = {}
+    for name in names:
+        tops[name] = core.project(name)
+        core.newproj(name)
+    core.home(core.srv)
+    d = daemon.Grund(SERVER, once=True, recheck=3600)
+    d.round()                      # every project, as a grund's first round
+    time.sleep(1.1)                # past the racy second: the stats may be trusted
+    d.round(full=False)            # those left to look at again: quiet now
+    assert not d.again and set(d.projects) == set(names)
+    touched = []
+    with monkeypatch.context() as m:
+        for name in ("stat", "lstat", "scandir", "listdir", "open"):
+            real = getattr(os, name)
+
+            def counted(path=".", *a, _real=real, **k):
+                if not isinstance(path, int) and any(
+                        f"/{n}/" in os.fsdecode(path) + "/" for n in names):
+                    touched.append(os.fsdecode(path))
+                return _real(path, *a, **k)
+            m.setattr(os, name, counted)
+        gitlog.take()
+        for _ in range(3):
+            d.round(full=False)
+    assert touched == [] and gitlog.take() == []
+    assert not d.full_due(False) and d.full_due(True)   # a poke without a mark: all
+
+    def pushed(name: str) -> str:
+        core.home(core.cli)
+        jid = core.submit(cwd=tops[name])
+        core.home(core.srv)
+        return jid
+    pushed("b")                    # the hook leaves b's mark
+    marks = os.path.join(core.srv, "grunt", "srv", SERVER, ".grund-marks")
+    assert os.listdir(marks) == ["b"]
+    gitlog.take()
+    d.round(full=False)
+    places = {line.split("|", 1)[0] for line in gitlog.take()}
+    assert core.swc("b") in places and not any(core.swc(n) in places for n in ("a", "c"))
+    jid = pushed("c")
+    os.unlink(os.path.join(marks, "c"))   # a push whose mark was lost
+    d.round(full=False)
+    assert not os.path.isdir(core.sjob(jid, "c"))
+    d.recheck = 0
+    assert d.full_due(False)
+    d.round(full=d.full_due(False))
+    assert os.path.isdir(core.sjob(jid, "c"))   # the look at every project saw it
+    # a heartbeat that falls due is written by a round that looks at no other project
+    from lib import heartbeat
+    beats = {n: core.read(os.path.join(core.bare(n), "refs", "grunt", "heartbeat")) for n in names}
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + heartbeat.EVERY + 1)
+    d.round(full=False)
+    assert all(core.read(os.path.join(core.bare(n), "refs", "grunt", "heartbeat")) != beats[n]
+               for n in names)
+
+
 # git processes per client command (local transport): a regression fails here.
 # What is left: submit hashes the project (ls-files, update-index, write-tree),
 # records its provenance (rev-parse, symbolic-ref, config, diff), fetches (the id

@@ -106,6 +106,10 @@ STATE_FILES = (CURSOR, SEEN, REFRESHED, RUNNING, CHANGED_MARKER, SQUEUE_CACHE, Q
 
 # Outside any repository: grund's wake-up FIFO, in <home>/grunt/srv/<server>/.
 FIFO = "grund.fifo"
+# ... and its marks: a pusher (the bare repo's hook) or a job script leaves an empty
+# file named after the project in this folder before it pokes the FIFO, so grund
+# looks at that project alone (a name no project can have: it starts with a dot)
+MARKS = ".grund-marks"
 # Refs in the bare jobs repo, fetched by clients with the branch (no commits):
 HEARTBEAT_REF = "refs/grunt/heartbeat"   # a JSON blob: grund was here (lib/heartbeat.py)
 PROBLEM_REF = "refs/grunt/problem"       # a text blob: why grund cannot work (out of space ...)
@@ -225,6 +229,13 @@ def fifo_path(jobdir: str) -> str:
     The jobs working copy is ``<home>/grunt/srv/<server>/<proj>/jobs``.
     """
     return os.path.join(os.path.dirname(os.path.dirname(JobPath.top_of(jobdir))), FIFO)
+
+
+def mark_path(jobdir: str) -> str:
+    """The mark a job leaves for grund: ``<home>/grunt/srv/<server>/.grund-marks/<proj>``."""
+    wc = JobPath.top_of(jobdir)
+    return os.path.join(os.path.dirname(os.path.dirname(wc)), MARKS,
+                        os.path.basename(os.path.dirname(wc)))
 
 
 def attempt_file(attempt: int, name: str) -> str:

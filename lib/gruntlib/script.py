@@ -29,7 +29,8 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
     runs in the background so that a SIGTERM (scancel, time limit, local
     cancel) reaches the trap at once; the trap passes it on, waits, and records
     the exit code (128+N for a signal).  After each record the script touches
-    the jobs working copy's change marker and pokes grund's FIFO; opening the
+    the jobs working copy's change marker and the project's mark for grund, and
+    pokes grund's FIFO ("d": look at the marked projects); opening the
     FIFO read-write never blocks, and a missing FIFO (grund down) is skipped.
     """
     array = conf.get("array") is not None or sweep is not None
@@ -50,12 +51,13 @@ def job_script(job: JobDir, conf: dict, header: "Sequence[str]" = (),
         f"J={q(job.path)}",
         f"M={q(protocol.changed_marker(job.path))}",
         f"F={q(protocol.fifo_path(job.path))}",
+        f"D={q(protocol.mark_path(job.path))}",
         *(_sweep_head(sweep_task) if sweep else
           [f'P="job.{task}."' if array else "P=job."]),
         *preamble,
         "ts() { date -u '+%Y-%m-%d %H:%M:%S UTC'; }",
         'put() { printf \'%s\\n\' "$2" >"$J/.$1.$$" && mv -f "$J/.$1.$$" "$J/$1"; }',
-        'poke() { touch "$M" 2>/dev/null; [ -p "$F" ] && { printf x 1<>"$F"; } 2>/dev/null; return 0; }',
+        'poke() { touch "$M" "$D" 2>/dev/null; [ -p "$F" ] && { printf d 1<>"$F"; } 2>/dev/null; return 0; }',
         "finish() { trap '' TERM; put \"${P}exitcode\" \"$1\"; put \"${P}end\" \"$(ts)\"; poke; exit \"$1\"; }",
         "# SIGTERM: pass it on and record what the program returns.  $? is its status",
         "# when the wait had already returned; a second SIGTERM only interrupts the wait.",

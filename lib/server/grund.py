@@ -3,13 +3,20 @@
 One instance per user and server name, held by an ``fcntl.flock`` on
 ``grund.lock`` for the life of the process (a crash or kill -9 releases it).
 The loop ``select()``s on a FIFO that the bare repos' post-receive hook and
-the job scripts poke, with a timeout as the safety net; each round serves
-every project (project.py), which costs a few ``stat`` calls when nothing
-changed.  Signal handlers only set a flag and poke the FIFO.
+the job scripts poke, after leaving the project's name in the marks folder
+(``.grund-marks/<proj>``).  A round serves (project.py) the marked projects,
+those whose last round left something to look at again (a change within the
+last second, a failure, no room), and those whose heartbeat or status check is
+due (a heap of times): an idle round reads the marks folder and nothing else,
+whatever the number of projects.  Every ``--recheck`` seconds (and after a poke
+without a mark, from an older hook or job script) a round looks at every
+project, a few ``stat`` calls each, so a change that left no mark is caught
+then.  Signal handlers only set a flag and poke the FIFO.
 """
 import argparse
 import errno
 import fcntl
+import heapq
 import logging
 import logging.handlers
 import os
@@ -19,7 +26,7 @@ import stat
 import sys
 import time
 
-from .. import __version__, config, git as G, runtime
+from .. import __version__, config, git as G, heartbeat as H, runtime
 from ..errors import GruntError
 from ..gruntlib import protocol as P
 from . import repos, share
@@ -30,6 +37,7 @@ from .project import ServedProject, Settings
 log = logging.getLogger("grund")
 GIT_ORPHAN_WAIT = 120  # seconds a new grund waits for the gits of a killed one
 LOG_BYTES, LOG_KEEP = 1_000_000, 3  # grund.log rotates at 1 MB, keeping grund.log.1 .. .3
+RECHECK = 300.0  # seconds between rounds that look at every project (the safety net)
 
 
 class AlreadyRunning(GruntError):
@@ -39,7 +47,7 @@ class AlreadyRunning(GruntError):
 class Grund:
     def __init__(self, server: str, interval: float = 5.0, once: bool = False,
                  refresh: float = 300.0, grunter_timeout: float = GRUNTER_TIMEOUT,
-                 hook_timeout: float = HOOK_TIMEOUT):
+                 hook_timeout: float = HOOK_TIMEOUT, recheck: float = RECHECK):
         self.server = server
         self.root = config.server_root(server)
         self.interval = interval
@@ -49,6 +57,11 @@ class Grund:
                                  EndHooks(server, hook_timeout))
         self.projects = {}   # type: dict[str, ServedProject]
         self.started = time.time()
+        self.recheck = recheck
+        self.full_at = 0.0   # when the last round that looked at every project began
+        self.again = set()   # type: set[str]  # projects the next round looks at again
+        self.due = []        # type: list[tuple[float, str]]  # heap: (when, project)
+        self.due_at = {}     # type: dict[str, float]  # each project's time in the heap
 
     # ------------------------------------------------------------ lifecycle
     def lock(self, restart: bool = False) -> None:
@@ -106,6 +119,7 @@ class Grund:
             if not stat.S_ISFIFO(os.stat(path).st_mode):
                 os.unlink(path)
                 os.mkfifo(path, 0o600)
+        config.private(config.grund_file(self.server, P.MARKS))
         self.fifo_r = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         # our own writer keeps the FIFO from reporting EOF (always readable)
         # once a poking process closes it; signal handlers write to it too
@@ -153,18 +167,24 @@ class Grund:
     def loop(self) -> int:
         log.info("grund %d serving %s (%s), every %.1f s", os.getpid(), self.server,
                  self.root, self.interval)
+        full = True
         while not self.stop:
-            self.round()
+            self.round(full)
             self.settings.hooks.reap()
             if self.once or self.stop:
                 break
             ready, _, _ = select.select([self.fifo_r], [], [], self.interval)
+            unmarked = False
             if ready:
                 try:
-                    while os.read(self.fifo_r, 4096):
-                        pass
+                    while True:
+                        got = os.read(self.fifo_r, 4096)
+                        if not got:
+                            break
+                        unmarked = unmarked or b"x" in got
                 except BlockingIOError:
                     pass
+            full = self.full_due(unmarked)
         if not self.once:   # a clean stop: said in every project's heartbeat
             for served in self.projects.values():
                 try:
@@ -175,14 +195,64 @@ class Grund:
         log.info("grund %d stopping", os.getpid())
         return 0
 
-    def round(self) -> None:
-        """Serve every project once."""
-        for proj in repos.projects(self.server, self.projects):
+    def full_due(self, unmarked: bool) -> bool:
+        """Look at every project next round?  When the last such round is --recheck
+        seconds old, or a poke came without a mark (an older hook or job script)."""
+        return unmarked or time.time() - self.full_at >= self.recheck
+
+    def round(self, full: bool = True) -> None:
+        """Serve every project (``full``), or those marked, to look at again, or due."""
+        marked = repos.take_marks(self.server)
+        now = time.time()
+        if full:
+            self.full_at = now
+            names = repos.projects(self.server, self.projects)
+        else:
+            names = set(marked) | self.again
+            while self.due and self.due[0][0] <= now:
+                when, proj = heapq.heappop(self.due)
+                if self.due_at.get(proj) == when:
+                    names.add(proj)
+                    del self.due_at[proj]
+            names = sorted(names)
+        self.again = set(marked)   # if stopped before serving them: a later round does
+        for proj in names:
             if self.stop:
                 return
-            if proj not in self.projects:
-                self.projects[proj] = ServedProject(self.settings, proj)
-            self.projects[proj].serve(self.started, lambda: self.stop)
+            self.again.discard(proj)
+            served = self.projects.get(proj)
+            if served is None:
+                if not self.once:   # a --once grund is woken by no one: its hooks can wait
+                    self.update_hook(proj)
+                served = self.projects[proj] = ServedProject(self.settings, proj)
+            served.serve(self.started, lambda: self.stop)
+            if served.quiet is None:   # something to look at again next round
+                self.again.add(proj)
+            when = next_due(served)
+            if self.due_at.get(proj) != when:
+                self.due_at[proj] = when
+                heapq.heappush(self.due, (when, proj))
+
+    def update_hook(self, proj: str) -> None:
+        """Bring the hook of a project this grund serves for the first time up to date
+        (one that leaves no mark would leave its pushes to the --recheck rounds)."""
+        try:
+            repos.install_hook(self.server, proj)
+        except OSError as e:
+            log.warning("%s: cannot update the post-receive hook: %s", proj, e)
+
+
+def next_due(served: ServedProject) -> float:
+    """When a quiet project must be served again without a mark: its heartbeat, and
+    the status check of its unfinished jobs (--refresh)."""
+    when = served.beat_at + H.EVERY
+    if served.load_seen().get("watch"):
+        try:
+            last = os.stat(served.state_file(P.REFRESHED)).st_mtime
+        except OSError:
+            last = time.time()
+        when = min(when, last + served.settings.refresh_every)
+    return when
 
 
 def flock_within(f, seconds: float) -> bool:
@@ -295,6 +365,9 @@ def main(argv: "list[str] | None" = None) -> int:
                          "for crontab: */5 * * * * ~/bin/grund --cron")
     ap.add_argument("--interval", type=float, default=float(os.environ.get("GRUND_INTERVAL", 5)),
                     help="seconds between checks when nothing wakes grund (default 5)")
+    ap.add_argument("--recheck", type=float, default=RECHECK, metavar="SECONDS",
+                    help="seconds between looks at every project, for a change that woke no "
+                         f"one (default {RECHECK:g}); other rounds look at the projects woken")
     ap.add_argument("--refresh", type=float, default=300.0,
                     help="seconds between status checks of unfinished jobs (default 300)")
     ap.add_argument("--grunter-timeout", type=float, default=GRUNTER_TIMEOUT, metavar="SECONDS",
@@ -314,7 +387,7 @@ def main(argv: "list[str] | None" = None) -> int:
     try:
         server = config.default_server()
         d = Grund(server, a.interval, a.once and not a.cron, a.refresh, a.grunter_timeout,
-                 a.hook_timeout)
+                  a.hook_timeout, a.recheck)
         try:
             d.lock(restart=a.action == "restart")
         except AlreadyRunning:

@@ -35,14 +35,45 @@ def read_tip(bare: str, branch: str = P.BRANCH) -> "str | None":
     return None
 
 
-def hook_text(server: str) -> str:
+def hook_text(server: str, proj: str) -> str:
     fifo = shlex.quote(config.grund_file(server, P.FIFO))
+    mark = shlex.quote(os.path.join(config.grund_file(server, P.MARKS), proj))
     return ("#!/bin/sh\n"
-            "# installed by grunt newproj: wake grund up.  Opening a FIFO read-write\n"
-            "# never blocks, so a push never waits, whether grund runs or not.\n"
+            "# installed by grunt newproj: wake grund up for this project (its mark,\n"
+            "# then a poke).  Opening a FIFO read-write never blocks, so a push never\n"
+            "# waits, whether grund runs or not.\n"
             f"F={fifo}\n"
-            '[ -p "$F" ] && printf x 1<>"$F"\n'
+            f"touch {mark} 2>/dev/null\n"
+            '[ -p "$F" ] && printf d 1<>"$F"\n'
             "exit 0\n")
+
+
+def install_hook(server: str, proj: str) -> None:
+    """Write the post-receive hook, unless it is there already as it should be (a
+    read): a hook of an older grunt (which pokes without a mark) is replaced."""
+    path = os.path.join(config.bare_path(server, proj, "jobs"), "hooks", "post-receive")
+    text = hook_text(server, proj)
+    if P.read_text(path) != text:
+        P.write_atomic(path, text, mode=0o700)
+
+
+def take_marks(server: str) -> "list[str]":
+    """The projects marked since the last call, each mark removed before it is
+    served (a change made after that leaves a new one): one folder read."""
+    folder = config.grund_file(server, P.MARKS)
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            continue
+        if P.PROJ_RE.match(name) and os.path.isdir(config.bare_path(server, name, "jobs")):
+            out.append(name)
+    return out
 
 
 def create_project(server: str, proj: str) -> bool:
@@ -63,8 +94,8 @@ def create_project(server: str, proj: str) -> bool:
                 config.private(bare)
             G.git("config", "receive.denyNonFastForwards", "true", cwd=bare)
             G.git("config", "receive.denyDeletes", "true", cwd=bare)
-        P.write_atomic(os.path.join(config.bare_path(server, proj, "jobs"), "hooks", "post-receive"),
-                       hook_text(server), mode=0o700)
+        install_hook(server, proj)
+        config.private(config.grund_file(server, P.MARKS))   # where the hook leaves its mark
         for kind in config.KINDS:
             ensure_wc(server, proj, kind)
         return existed

@@ -136,9 +136,14 @@ class WorkCopy:
         """Push what grund committed; True when it raced a client's push, whose
         commits are then merged (and not yet looked at by grund)."""
         head = G.loose_ref(self.path, "HEAD")
-        if head is not None and head == G.loose_ref(self.path, f"refs/remotes/origin/{P.BRANCH}"):
+        theirs = G.loose_ref(self.path, f"refs/remotes/origin/{P.BRANCH}")
+        if head is not None and head == theirs:
             return False   # (read from the ref files: no git process)
-        if G.out("rev-list", "--count", f"origin/{P.BRANCH}..HEAD", cwd=self.path) == "0":
+        # two different commits read from the files: HEAD holds the fetched tip
+        # (merged), so it is ahead; a push of a copy left behind is rejected and
+        # merged below.  A packed ref is asked of git.
+        if (head is None or theirs is None) and G.out(
+                "rev-list", "--count", f"origin/{P.BRANCH}..HEAD", cwd=self.path) == "0":
             return False
         raced = False
         for attempt in range(PUSH_TRIES):
