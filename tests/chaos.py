@@ -663,6 +663,9 @@ def kill9_retries(jobs: int = 20, kills: int = 30, seed: int | None = None,
     rnd = random.Random(seed)
     w = World(ssh=ssh)
     try:
+        # the jobs count their runs in the server home's runs.txt; over ssh that home
+        # is the machine's one, where an earlier run counted the same ids
+        w.on_server(["rm", "-f", os.path.join(w.srv, "runs.txt")], cwd=w.srv)
         for name, text in (("grunter.py", RETRY_GRUNTER), ("run.sh", RETRY_RUN_SH)):
             with open(os.path.join(w.proj, name), "w") as f:
                 f.write(text)
