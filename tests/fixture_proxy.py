@@ -43,11 +43,12 @@ class Proxy:
 
     def fault(self, kind: str, direction: str, after: int) -> None:
         """The next connections stall or are cut after ``after`` bytes one way; the
-        connections made so far are closed first (none is left without the fault)."""
+        connections made so far are closed (none is left without the fault: one
+        being set up meanwhile either sees the fault or is closed)."""
         assert kind in ("stall", "cut") and direction in ("down", "up")
-        self.drop()
         with self.lock:
             self.armed = (kind, direction, after)
+        self.drop()
 
     def clear(self) -> None:
         with self.lock:

@@ -91,7 +91,7 @@ def test_done_with_args_output_and_wakeups(slurm, runner_job, runner_user):
         assert job.read("args.txt").splitlines() == [f"<{a}>" for a in args]
         assert job.grunter("results").stdout.split() == ["args.txt", "go"]
         assert os.path.exists(os.path.join(job.wc, ".git", "grunt-changed"))
-        assert os.read(fifo, 100).count(b"x") >= 2      # after job.start and after job.end
+        assert len(os.read(fifo, 100)) >= 2      # a poke after job.start and after job.end
     finally:
         os.close(fifo)
 

@@ -36,16 +36,16 @@ def example(**settings) -> str:
     return text
 
 
-def rounds_until(core, cwd, pred, timeout=60.0):
-    """Run grund rounds until the jobs table satisfies ``pred``."""
+def rounds_until(core, cwd, pred, timeout=60.0, *grund_args: str, pause: float = 0.3):
+    """Run grund rounds (with ``grund_args``) until the jobs table satisfies ``pred``."""
     deadline = time.monotonic() + timeout
     while True:
-        core.grund()
+        core.grund(*grund_args)
         jobs = core.jobs("all", cwd=cwd)
         if pred(jobs):
             return jobs
         assert time.monotonic() < deadline, f"gave up waiting; jobs: {jobs}"
-        time.sleep(0.3)
+        time.sleep(pause)
 
 
 def test_jobs_on_slurm_through_grunt_and_grund(core, slurm):
@@ -162,14 +162,8 @@ RETRY_SH = ('case "$1" in\n'
 
 
 def grund_rounds(core, top, pred, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        core.grund("--once", "-q", "--refresh", "0")
-        jobs = core.jobs("all", cwd=top)
-        if pred(jobs):
-            return jobs
-        assert time.monotonic() < deadline, f"gave up waiting; jobs: {jobs}"
-        time.sleep(0.5)
+    """Rounds that also refresh every unfinished job."""
+    return rounds_until(core, top, pred, timeout, "--once", "-q", "--refresh", "0", pause=0.5)
 
 
 def test_on_slurm_a_failed_job_is_retried_and_held_jobs_follow(core, slurm):

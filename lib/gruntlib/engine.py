@@ -131,3 +131,17 @@ def cancel(job: JobDir, idfile: str, kill: "Callable[[str], subprocess.Completed
     drop_snapshot(job, cache)
     print(f"cancelled {cluster} job {sched_id}")
     return 0
+
+
+def already_submitted(job: JobDir, idfile: str, cluster: str) -> bool:
+    """Say why submit has nothing to do (the job has a scheduler id, or it has
+    started); RunnerError when an earlier submission failed for good."""
+    if job.has(idfile):
+        print(f"grunter: already submitted as {cluster} job {job.read(idfile)}", file=sys.stderr)
+        return True
+    if job.has(protocol.ERROR):
+        raise RunnerError(f"the submission failed before: {job.read(protocol.ERROR)}")
+    if job.submitted():
+        print("grunter: the job has already started; not submitting it again", file=sys.stderr)
+        return True
+    return False

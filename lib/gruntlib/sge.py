@@ -205,14 +205,7 @@ def _recorded(job: JobDir, number: str, conf: dict, sweep: "dict | None") -> Non
 
 def submit(job: JobDir, conf: dict) -> int:
     """Write job.sge and qsub it, exactly once (as slurm.submit)."""
-    if job.has(protocol.SGEID):
-        print(f"grunter: already submitted as Grid Engine job {job.read(protocol.SGEID)}",
-              file=sys.stderr)
-        return 0
-    if job.has(protocol.ERROR):
-        raise RunnerError(f"the submission failed before: {job.read(protocol.ERROR)}")
-    if job.submitted():
-        print("grunter: the job has already started; not submitting it again", file=sys.stderr)
+    if engine.already_submitted(job, protocol.SGEID, CLUSTER):
         return 0
     sweep = sweep_mod.load(job)
     if sweep is not None and job.has(protocol.CANCELED):

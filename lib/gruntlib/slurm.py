@@ -133,13 +133,7 @@ def submit(job: JobDir, conf: dict) -> int:
     again; so is one whose script has already started.  A rejected job gets
     job.error (sbatch's message) and job.status FAILED, and the exit code is 1.
     """
-    if job.has(protocol.SLURMID):
-        print(f"grunter: already submitted as Slurm job {job.read(protocol.SLURMID)}", file=sys.stderr)
-        return 0
-    if job.has(protocol.ERROR):
-        raise RunnerError(f"the submission failed before: {job.read(protocol.ERROR)}")
-    if job.submitted():
-        print("grunter: the job has already started; not submitting it again", file=sys.stderr)
+    if engine.already_submitted(job, protocol.SLURMID, "Slurm"):
         return 0
     job.write(protocol.SBATCH, job_script(job, conf, sbatch_header(job, conf)))
     slurmid = _submitted(job)
