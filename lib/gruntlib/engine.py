@@ -145,3 +145,15 @@ def already_submitted(job: JobDir, idfile: str, cluster: str) -> bool:
         print("grunter: the job has already started; not submitting it again", file=sys.stderr)
         return True
     return False
+
+
+def show(argvs: "list[list[str]]", cluster: str) -> int:
+    """``queue``: print what each scheduler command says; 1 when one of them failed."""
+    rc = 0
+    for argv in argvs:
+        p = run(argv, cluster=cluster)
+        sys.stdout.write(p.stdout)
+        if p.returncode != 0:
+            print(f"grunter: error: {' '.join(argv)} failed: {message(p)}", file=sys.stderr)
+            rc = 1
+    return rc

@@ -399,12 +399,5 @@ def cancel_runs(job: JobDir, conf: dict, tasks: "list[int]") -> int:
 
 def queue(job: JobDir, conf: dict) -> int:
     """The user's jobs and the cluster queues' slots, as qstat shows them."""
-    rc = 0
-    for argv in (["qstat", "-u", engine.user()], ["qstat", "-g", "c"]):
-        p = _run(argv)
-        sys.stdout.write(p.stdout)
-        if p.returncode != 0:
-            print(f"grunter: error: {' '.join(argv)} failed: {engine.message(p)}", file=sys.stderr)
-            rc = 1
-    return rc
+    return engine.show([["qstat", "-u", engine.user()], ["qstat", "-g", "c"]], CLUSTER)
 

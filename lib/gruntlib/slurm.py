@@ -336,12 +336,5 @@ def cancel(job: JobDir, conf: dict) -> int:
 
 def queue(job: JobDir, conf: dict) -> int:
     """The user's queue and the partition, as squeue and sinfo show them."""
-    rc = 0
     sinfo = ["sinfo"] + (["-p", str(conf["partition"])] if conf.get("partition") else [])
-    for argv in (["squeue", "-u", _user()], sinfo):
-        p = _run(argv)
-        sys.stdout.write(p.stdout)
-        if p.returncode != 0:
-            print(f"grunter: error: {argv[0]} failed: {_message(p)}", file=sys.stderr)
-            rc = 1
-    return rc
+    return engine.show([["squeue", "-u", _user()], sinfo], "Slurm")
