@@ -6,6 +6,7 @@ import signal
 import time
 
 from fixture_core import GRUND, SERVER, git, wait_for
+from lib.gruntlib.jobdir import JobDir
 from lib.server import grund as daemon
 from lib.server.project import ServedProject
 
@@ -202,6 +203,30 @@ def test_running_job_files_are_collected(core):
     assert core.read(os.path.join(core.sjob(jid, kind="results"), "out", "result.txt")) == \
         "result of x\n"
     assert core.calls() == [f"submit {jid}", f"results {jid}"]
+
+
+def test_a_job_that_ends_just_after_grund_looked_is_still_finished(core, monkeypatch):
+    """The job ends between grund's look (not at rest) and the commit of its submit:
+    its end goes into a commit all the same, and its results must be copied."""
+    top = core.project("p", grunter="async")
+    core.newproj("p")
+    jid = core.submit("x", cwd=top)
+    real = JobDir.at_rest
+
+    def at_rest(job):
+        rest = real(job)
+        go = os.path.join(job.path, "go")
+        if not rest and job.has("job.pid") and not os.path.exists(go):
+            core.write(go, "")     # ... and the job ends right after this look
+            wait_for(lambda: job.has("job.end"), what="job.end")
+        return rest
+    monkeypatch.setattr(JobDir, "at_rest", at_rest)
+    core.grund()
+    assert core.read(os.path.join(core.sjob(jid, kind="results"), "out", "result.txt")) == \
+        "result of x\n"
+    assert core.calls() == [f"submit {jid}", f"results {jid}"]
+    core.grund()
+    assert core.calls() == [f"submit {jid}", f"results {jid}"]   # once
 
 
 def push_files(core, files, msg="crafted"):

@@ -81,6 +81,12 @@ AFTER_KINDS = ("ok", "any", "notok")
 # per-task files of an array job: job.<task>.<name>
 TASK_FILE_RE = re.compile(r"^job\.(\d+)\.(start|end|exitcode|status|out)$")
 
+
+def is_end_file(name: str) -> bool:
+    """``job.end`` or a task's ``job.<task>.end``: written when a job (or task) ends."""
+    m = TASK_FILE_RE.match(name)
+    return name == END or bool(m and m.group(2) == "end")
+
 # The state files grund, grunt and the runners keep in a working copy's .git
 # directory (never committed).  Server jobs copy: CURSOR, SEEN, REFRESHED,
 # RUNNING (a directory of per-job locks), CHANGED_MARKER, SQUEUE_CACHE, QSTAT_CACHE,

@@ -26,8 +26,9 @@ Grunter = Callable[[JobDir, str], Result]
 
 def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter: Grunter,
         earlier_submit: "Callable[[JobDir], object]",
-        ended: "Callable[[JobDir, dict], None]" = lambda j, r: None) -> None:
-    """Carry out the command file ``path`` (relative to the jobs working copy)."""
+        ended: "Callable[[JobDir, dict], None]", commit: "Callable[..., None]") -> None:
+    """Carry out the command file ``path`` (relative to the jobs working copy);
+    ``commit(job, msg, was_at_rest)`` commits the job's files and finishes a job that ended."""
     where, cmd = P.parse_command(path)
     job = JobDir(where.under(jobs.path))
     if not os.path.isdir(job.path):
@@ -57,12 +58,8 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
     else:
         before = job.submitted() and job.at_rest()
         grunter(job, cmd)
-        if not before and job.submitted() and job.at_rest():
-            copy_results(job, results, [], grunter)  # it ended already
-            if cmd == "submit" and not job.has(P.RETRY):   # (with a policy: once decided)
-                st = job.state()
-                ended(job, {"status": st.status, "exitcode": st.exit_code})
-    jobs.commit_job(job, f"{cmd} {where.jobid}")
+        return commit(job, f"{cmd} {where.jobid}", before)
+    commit(job, f"{cmd} {where.jobid}")
 
 
 def newproj_server(job: JobDir, name: str, server: str) -> None:

@@ -10,7 +10,6 @@ A round of a project, when anything changed (``serve``):
 
 Idle cost: a few ``stat`` calls and file reads (``signature``), no git process.
 """
-import errno
 import glob
 import json
 import logging
@@ -28,15 +27,12 @@ from . import commands, followup, recovery, repos
 from .cursor import MAX_TRIES, Attempt, Cursor
 from .grunter import Result, finish_earlier_submit, run_grunter, sweep
 from .hooks import EndHooks
-from .results import copy_results
-from .workcopy import WorkCopy, write_list
+from .results import finish_ended
+from .workcopy import WorkCopy, ended_among
 
 log = logging.getLogger("grund")
 
 PROBLEM_AFTER = 30.0   # seconds of failing rounds before clients are told
-ROOM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
-ROOM_WORDS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
-              "Permission denied")
 
 
 class Settings(NamedTuple):
@@ -47,15 +43,6 @@ class Settings(NamedTuple):
     grunter_timeout: float  # seconds a grunter.py call may take
     refresh_every: float    # seconds between status checks of unfinished jobs
     hooks: "EndHooks | None" = None   # the user's end hook (hooks.py)
-
-
-def no_room(e: BaseException) -> str:
-    """Why grund could not write (out of space, quota, read-only, no permission), or ""."""
-    if isinstance(e, OSError) and e.errno in ROOM_ERRNOS:
-        return os.strerror(e.errno).lower()
-    if isinstance(e, G.GitError):
-        return next((w.lower() for w in ROOM_WORDS if w in e.stderr), "")
-    return ""
 
 
 def _stat(path: str) -> "list | None":
@@ -197,7 +184,7 @@ class ServedProject:
                 self.quiet = quick
             self.beat()   # no git: a blob and a ref written by hand (heartbeat.py)
         except (GruntError, OSError) as e:
-            why = no_room(e)
+            why = recovery.no_room(e)
             if why:
                 self.set_problem(f"grund cannot write in {self.jobs.path}: {why}; "
                                  "commands are kept and run once there is room")
@@ -284,9 +271,9 @@ class ServedProject:
                 self.give_up(path, attempt)
             else:
                 commands.run(path, attempt, self.jobs, self.results, self.grunter,
-                             self.earlier_submit, self.attempt_ended)
+                             self.earlier_submit, self.attempt_ended, self.commit_job)
         except (GruntError, OSError) as e:
-            room = bool(no_room(e))  # not the command's fault: it waits for room
+            room = bool(recovery.no_room(e))  # not the command's fault: it waits for room
             self.room_failed = [commit, path] if room else None
             cur.failed(counts=not room)
             raise
@@ -344,7 +331,7 @@ class ServedProject:
                 f.write(f"{P.now_ts()} {cmd}\n")
             if cmd == "submit" and not job.submitted():
                 P.write_atomic(job.file(P.ERROR), msg + "\n")
-            self.jobs.commit_job(job, f"gave up on {path}")
+            self.commit_job(job, f"gave up on {path}")
 
     # -- jobs that run -------------------------------------------------------
     def refresh_due(self) -> bool:
@@ -382,26 +369,37 @@ class ServedProject:
         staged = G.zsplit(wc.git("diff", "--cached", "--name-only", "-z"))
         if not staged:
             return
-        ended = sorted({os.path.dirname(p) for p in staged
-                        if os.path.basename(p).endswith(".end")
-                        and (os.path.basename(p) == P.END or P.TASK_FILE_RE.match(os.path.basename(p)))})
         # the results of the jobs that ended are copied before their end is
         # committed: a grund killed in between finds the end staged again, and copies again
-        done = []
-        for rel in ended:
-            job = JobDir(os.path.join(wc.path, rel))
-            if not job.at_rest():
-                continue
-            log.info("%s: %s ended", self.proj, job.jobid)
-            if any(job.has(name) for name in P.SCHEDULER_IDS):
-                self.grunter(job, "status")
-            copy_results(job, self.results, [], self.grunter)
-            write_list(job)
-            done.append(job)
-        wc.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*")
+        done = [job for job in ended_among(wc.path, staged) if self.finish(job)]
+        if done:
+            wc.git("add", "-A", "-f", "--", ":(glob)active/*/*/job.*")
         wc.commit("job files of " + " ".join(sorted({p.split('/')[1] for p in staged}))[:200])
+        self.finished(done)
+
+    def commit_job(self, job: JobDir, msg: str, was_at_rest: bool = True) -> None:
+        """Commit one job's files.  A job that ended meanwhile (its end is among
+        them, or it was not at rest before the command) is finished first."""
+        staged = self.jobs.stage_job(job)
+        ended = (ended_among(self.jobs.path, staged)
+                 or not was_at_rest and job.submitted() and job.at_rest())
+        # an end written after the look above is committed now: finished here, not later
+        done = [job] if ended and self.finish(job) else []
+        if done:
+            self.jobs.stage_job(job)
+        self.jobs.commit(msg)
+        self.finished(done)
+
+    def finish(self, job: JobDir) -> bool:
+        if not finish_ended(job, self.results, self.grunter):
+            return False
+        log.info("%s: %s ended", self.proj, job.jobid)
+        return True
+
+    def finished(self, done: "list[JobDir]") -> None:
+        """After the commit of their end: the hooks (with a retry policy, once grund decided)."""
         for job in done:
-            if not job.has(P.RETRY):   # with a policy: told once grund has decided
+            if not job.has(P.RETRY):
                 st = job.state()
                 self.attempt_ended(job, {"status": st.status, "exitcode": st.exit_code})
             sweep(job)
@@ -411,7 +409,7 @@ class ServedProject:
         for job in followup.follow_up(self.jobs.path, self.submit_once,
                                       lambda j: self.grunter(j, "status", quiet=True),
                                       self.attempt_ended):
-            self.jobs.commit_job(job, f"follow-up {job.jobid}")
+            self.commit_job(job, f"follow-up {job.jobid}")
 
     def submit_once(self, job: JobDir) -> None:
         """Submit a job grund decided to submit (a held one, a retry): exactly once,

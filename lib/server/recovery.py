@@ -13,7 +13,10 @@
   committed again from the files on disk (the job files of the jobs copy,
   every result of the results copy).  The damaged ``.git`` is kept beside it
   as ``.git.damaged``.
+* No room to write (a full disk, a quota, a read-only file system): not the
+  command's fault, so it does not count against it; it waits for room.
 """
+import errno
 import glob
 import logging
 import os
@@ -33,6 +36,18 @@ _DAMAGED = re.compile(r"object file \S+ is empty|loose object \S+ .*is corrupt|i
                       r"|inflate: data stream error|unable to unpack \S+ header"
                       r"|fatal: bad object|bad tree object|unable to read (?:tree|sha1 file)"
                       r"|invalid object|packed object \S+ .*is corrupt|index file corrupt")
+ROOM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+ROOM_WORDS = ("No space left on device", "Disk quota exceeded", "Read-only file system",
+              "Permission denied")
+
+
+def no_room(e: BaseException) -> str:
+    """Why grund could not write (out of space, quota, read-only, no permission), or ""."""
+    if isinstance(e, OSError) and e.errno in ROOM_ERRNOS:
+        return os.strerror(e.errno).lower()
+    if isinstance(e, G.GitError):
+        return next((w.lower() for w in ROOM_WORDS if w in e.stderr), "")
+    return ""
 
 
 def git_works_in(repo: str) -> bool:

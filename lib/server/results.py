@@ -17,9 +17,22 @@ from .. import git as G
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
 from .grunter import Result
-from .workcopy import WorkCopy, walk_files
+from .workcopy import WorkCopy, walk_files, write_list
 
 PACK_AT_LEAST = 200   # files: fewer are left to git add (a loose object each is cheaper)
+
+
+def finish_ended(job: JobDir, results: WorkCopy,
+                 grunter: "Callable[[JobDir, str], Result]") -> bool:
+    """Copy the results of a job that ended, and write its job.list; False when it
+    has not ended (an array whose other tasks still run)."""
+    if not job.at_rest():
+        return False
+    if any(job.has(name) for name in P.SCHEDULER_IDS):
+        grunter(job, "status")   # the scheduler's last word on it first
+    copy_results(job, results, [], grunter)
+    write_list(job)
+    return True
 
 
 def copy_results(job: JobDir, results: WorkCopy, files: "list[str]",

@@ -63,11 +63,12 @@ class WorkCopy:
             raise
         return True
 
-    def commit_job(self, job: JobDir, msg: str) -> None:
-        """Commit the job's files (after writing job.list)."""
+    def stage_job(self, job: JobDir) -> "list[str]":
+        """Stage the job's files (after writing job.list); return the job's staged paths."""
         write_list(job)
-        self.git("add", "-A", "-f", "--", os.path.relpath(job.path, self.path) + "/job.*")
-        self.commit(msg)
+        rel = os.path.relpath(job.path, self.path)
+        self.git("add", "-A", "-f", "--", rel + "/job.*")
+        return G.zsplit(self.git("diff", "--cached", "--name-only", "-z", "--", rel))
 
     def merge(self) -> None:
         """Bring origin's new commits in; running jobs' files are left alone."""
@@ -190,6 +191,12 @@ def walk_files(top: str):
                 continue
             if stat.S_ISREG(st.st_mode):
                 yield p[cut:], st
+
+
+def ended_among(wc: str, staged: "list[str]") -> "list[JobDir]":
+    """The jobs with an end (job.end, or a task's) among the staged paths of ``wc``."""
+    return [JobDir(os.path.join(wc, rel)) for rel in
+            sorted({os.path.dirname(p) for p in staged if P.is_end_file(os.path.basename(p))})]
 
 
 def write_list(job: JobDir) -> None:
