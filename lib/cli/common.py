@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import sys
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 from .. import heartbeat as H, jobs as J
 from ..client.project import Project
@@ -69,9 +69,14 @@ def grund_down(pr: Project, hb: "dict | None" = None) -> "str | None":
     return None
 
 
-def check_grund(pr: Project, found: "list[J.Job] | Callable[[], list[J.Job]] | None" = None) -> None:
+def waiting_for_grund(jobs: "list[J.Job]") -> "list[str]":
+    """The submit times of the jobs no grund has taken up yet (Pending, no scheduler id)."""
+    return [j.submit for j in jobs if j.status == J.PENDING and not j.sched_id]
+
+
+def check_grund(pr: Project, waiting: "list[str]" = ()) -> None:
     """Warn when grund is not running: stopped, not seen for a while, or never seen
-    while jobs (of ``found``, or what it returns: asked only then) wait for it."""
+    while jobs wait for it (``waiting``: their submit times, waiting_for_grund)."""
     hb = H.read(pr.jobs)
     down = grund_down(pr, hb)
     if down:
@@ -80,12 +85,10 @@ def check_grund(pr: Project, found: "list[J.Job] | Callable[[], list[J.Job]] | N
     if hb is not None:
         return
 
-    def waited(job: J.Job) -> float:
-        ts = P.parse_ts(job.submit)
+    def waited(submit: str) -> float:
+        ts = P.parse_ts(submit)
         return time.time() - ts.timestamp() if ts else 0.0
-    waiting = [j for j in (found() if callable(found) else found or [])
-               if j.status == J.PENDING and not j.sched_id
-               and waited(j) > H.STALE]
-    if waiting:
-        warn(f"grund on {pr.server} has never been seen, and {len(waiting)} job(s) wait "
+    n = sum(waited(s) > H.STALE for s in waiting)
+    if n:
+        warn(f"grund on {pr.server} has never been seen, and {n} job(s) wait "
              "for it: is it running? (grunt server-status)")

@@ -16,7 +16,7 @@ from ..client.project import Project
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import Progress
-from .common import Parser, check_grund, say, warn
+from .common import Parser, check_grund, say, waiting_for_grund, warn
 from .jobtable import print_jobs
 
 WAIT_POLL = 5.0  # seconds between fetches while waiting (GRUNT_WAIT_POLL)
@@ -274,7 +274,7 @@ def wait(a: Namespace) -> int:
         if not ids:
             say("no unfinished jobs")
             return 0
-        check_grund(pr, [j for j in (pr.find(i) for i in ids) if j is not None])
+        check_grund(pr, waiting_for_grund([j for j in (pr.find(i) for i in ids) if j is not None]))
         while True:
             found = {i: pr.find(i) for i in ids}
             present = [j for j in found.values() if j is not None]

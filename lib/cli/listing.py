@@ -13,7 +13,7 @@ from ..client.commits import commits
 from ..errors import GruntError, UsageError
 from ..gruntlib import protocol as P
 from ..term import table
-from .common import Parser, check_grund, grund_down, project, say, user, warn
+from .common import Parser, check_grund, grund_down, project, say, user, waiting_for_grund, warn
 from .jobtable import jobs_text, print_runs
 
 WHICH = ("active", "done", "archive", "delete", "all")
@@ -55,16 +55,19 @@ def jobs(a: Namespace) -> int:
         # the same commit and options as the last listing: the same output
         key = jobcache.listing_key(pr.jobs, [a.which, a.json, a.tree, a.n, term.width(),
                                              term.use_colour()])
-        text = jobcache.cached_listing(pr.jobs, key) if key and not pr.stale else None
-        if text is None:
+        cached = jobcache.cached_listing(pr.jobs, key) if key and not pr.stale else None
+        if cached is None:
             listed = found()
-            text = jobs_text(listed, a.json, tree=a.tree, folders=a.which == "all")
+            text, waiting = jobs_text(listed, a.json, tree=a.tree, folders=a.which == "all"), \
+                waiting_for_grund(listed)
             # (a running job's TIME grows with the clock: such a listing is not kept)
             if key and not pr.stale and not any(j.status == J.RUNNING for j in listed):
-                jobcache.keep_listing(pr.jobs, key, text)
+                jobcache.keep_listing(pr.jobs, key, text, waiting)
+        else:
+            text, waiting = cached
         say(text)
         if a.user is None and not pr.stale:
-            check_grund(pr, found)
+            check_grund(pr, waiting)
     return 0
 
 

@@ -112,19 +112,20 @@ def listing_key(wc: str, options: list) -> "str | None":
     return json.dumps([VERSION, head, options])
 
 
-def cached_listing(wc: str, key: str) -> "str | None":
-    """The output of the last listing made with ``key``, or None."""
+def cached_listing(wc: str, key: str) -> "tuple[str, list[str]] | None":
+    """(output, what it keeps for check_grund) of the last listing made with ``key``, or None."""
     try:
         with open(P.state_file(wc, P.JOBS_LISTING), encoding="utf-8") as f:
             if f.readline().rstrip("\n") == key:
-                return f.read()
-    except (OSError, ValueError):
+                kept = json.loads(f.readline())
+                return f.read(), [str(x) for x in kept]
+    except (OSError, ValueError, TypeError):
         pass
     return None
 
 
-def keep_listing(wc: str, key: str, text: str) -> None:
+def keep_listing(wc: str, key: str, text: str, kept: "list[str]") -> None:
     try:
-        P.write_atomic(P.state_file(wc, P.JOBS_LISTING), key + "\n" + text)
+        P.write_atomic(P.state_file(wc, P.JOBS_LISTING), key + "\n" + json.dumps(kept) + "\n" + text)
     except OSError:
         pass   # a cache: the next listing is made again
