@@ -8,8 +8,9 @@ so reading the heartbeat costs no extra ssh login.
 
 The blob holds ``time`` (UTC, like job timestamps), ``unix``, ``version``,
 ``pid``, ``host``, ``cursor`` (the last commit grund has fully processed),
-``pending`` (commands it is working through) and ``unfinished`` (jobs it still
-watches).  From ``cursor`` the client counts the commands pushed since, which
+``pending`` (commands it is working through), ``unfinished`` (jobs it still
+watches) and ``results`` (the tip of the bare results repo as grund last pushed
+it: a client whose results copy is there already need not fetch it).  From ``cursor`` the client counts the commands pushed since, which
 is the pending work even when grund is down.
 """
 import hashlib
@@ -101,6 +102,9 @@ def read_own(bare: str) -> "tuple[str, dict] | None":
 
 def read(wc: str) -> "dict | None":
     """The heartbeat the last fetch brought into working copy ``wc``, or None."""
+    own = read_own(os.path.join(wc, ".git"))   # a loose object, as a small fetch leaves it
+    if own is not None:
+        return own[1]
     raw = G.git("cat-file", "blob", REF, cwd=wc, check=False)
     try:
         data = json.loads(raw.decode("utf-8", "replace")) if raw.strip() else None

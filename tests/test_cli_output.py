@@ -51,6 +51,11 @@ def test_update_and_pull(core):
     assert core.read(os.path.join(link, "notes", "b.txt")) == "b\n"
     assert core.read(os.path.join(link, "deep", "d.txt")) == "d\n"
     assert not os.path.exists(os.path.join(link, "job.log"))
+    # nothing new: the heartbeat names the results tip the copy has, so they are not fetched
+    fetched = os.path.join(core.cwc("p", kind="results"), ".git", "FETCH_HEAD")
+    os.utime(fetched, (0, 0))
+    core.grunt("pull", cwd=top).ok()
+    assert os.stat(fetched).st_mtime == 0
 
 
 def test_out(core, core_proj):

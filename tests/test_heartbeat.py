@@ -65,6 +65,25 @@ def test_jobs_warns_when_grund_never_ran_and_jobs_wait(core, core_proj, monkeypa
         "is it running? (grunt server-status)\n")
 
 
+def test_the_heartbeat_names_the_results_tip_before_the_jobs_that_ended_arrive(core, core_proj,
+                                                                               monkeypatch):
+    from lib.server.workcopy import WorkCopy
+    jid = core.submit(m="x", cwd=core_proj)   # the test grunter runs it within submit
+    seen = []
+    real = WorkCopy.push
+
+    def push(wc):   # what a client fetching the jobs just before their push would see
+        if wc.path.endswith("jobs"):
+            seen.append(H.read_own(core.bare("p"))[1].get("results"))
+        return real(wc)
+    monkeypatch.setattr(WorkCopy, "push", push)
+    core.grund()
+    tip = git("rev-parse", "main", cwd=core.bare("p", kind="results")).strip()
+    assert git("ls-tree", "-r", "--name-only", "main", cwd=core.bare("p", kind="results")).count(jid)
+    assert seen == [tip]
+    assert H.read_own(core.bare("p"))[1]["results"] == tip
+
+
 def test_heartbeat_makes_no_commit_no_wakeup_and_no_trail(core, core_proj):
     core.grund()
     bare = core.bare("p")

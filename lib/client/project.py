@@ -115,6 +115,7 @@ class Project:
     """A project as the client sees it: name, server, working copies, remote."""
 
     read_only = False
+    jobs_fetched = False   # this command fetched the jobs and grund's heartbeat
 
     def __init__(self, projdir: str, proj: str, server: str, share: bool = True):
         """``share=False`` for commands that only fetch once (jobs, out, ls, diff):
@@ -188,7 +189,8 @@ class Project:
         wc = wc or self.jobs
         before = digest.head_of(wc, "HEAD") if wc == self.jobs and not self.read_only else ""
         try:
-            self._fetch(wc)
+            if not (wc == self.results and self._results_current()):
+                self._fetch(wc)
             settled = unsettled.settle(wc) if wc == self.jobs else []
             self._move_to_fetched(wc)
         except (GruntError, OSError) as e:
@@ -215,10 +217,21 @@ class Project:
             # grund's heartbeat and its word on trouble (P.PROBLEM_REF) come along
             self.remote.git("fetch", "-q", "--prune", "--no-recurse-submodules", "origin",
                             *H.FETCH_REFSPECS, cwd=wc, proj=self.proj)
+            self.jobs_fetched = True
             self._warn_problem(wc)
         else:
             self.remote.git("fetch", "-q", "--no-recurse-submodules", "origin", cwd=wc,
                             proj=self.proj)
+
+    def _results_current(self) -> bool:
+        """The results copy holds the tip that grund's heartbeat names, as fetched with
+        the jobs in this command: nothing new to fetch (grund pushes the results,
+        then the heartbeat, then the jobs that ended)."""
+        if not self.jobs_fetched:
+            return False
+        hb = H.read(self.jobs) or {}
+        mine = G.loose_ref(self.results, f"refs/remotes/origin/{P.BRANCH}")
+        return mine is not None and hb.get("results") == mine
 
     def _move_to_fetched(self, wc: str) -> None:
         building = P.state_file(wc, P.BUILDING)

@@ -98,3 +98,16 @@ def follow_up(top: str, submit_once: "Callable[[JobDir], object]",
         if did:
             changed.append(job)
     return changed
+
+
+def unfinished_jobs(wc: str) -> "list[str]":
+    """Active jobs still waiting for their end, as paths relative to ``wc``.
+
+    Stats; a job's files are read only when it has no job.end.
+    """
+    out = []
+    for where in P.job_dirs(wc, ("active",)):
+        job = JobDir(where.under(wc))
+        if (not job.has(P.END) and job.state().status not in FINISHED) or waiting(job):
+            out.append(where.rel)
+    return out

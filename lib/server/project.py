@@ -22,7 +22,6 @@ from .. import __version__, config, git as G, heartbeat as H, pending
 from ..errors import GruntError
 from ..gruntlib import protocol as P
 from ..gruntlib.jobdir import JobDir
-from ..gruntlib.states import FINISHED
 from . import commands, followup, recovery, repos
 from .cursor import MAX_TRIES, Attempt, Cursor
 from .grunter import Result, finish_earlier_submit, run_grunter, sweep
@@ -53,19 +52,6 @@ def _stat(path: str) -> "list | None":
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
-def unfinished_jobs(wc: str) -> "list[str]":
-    """Active jobs still waiting for their end, as paths relative to ``wc``.
-
-    Stats; a job's files are read only when it has no job.end.
-    """
-    out = []
-    for where in P.job_dirs(wc, ("active",)):
-        job = JobDir(where.under(wc))
-        if (not job.has(P.END) and job.state().status not in FINISHED) or followup.waiting(job):
-            out.append(where.rel)
-    return out
-
-
 class ServedProject:
     """One project of this grund: its repositories and its memory between rounds."""
 
@@ -79,6 +65,7 @@ class ServedProject:
         self.beat_at = 0.0        # when the last heartbeat was written
         self.beat_blobs = []      # type: list[str]  # the heartbeat blobs written so far
         self.beat_key = ()        # type: tuple  # the last heartbeat without its time
+        self.beat_data = {}       # type: dict  # the last heartbeat written
         self.problem = ""         # why grund cannot work on it now (out of space ...)
         self.room_failed = None   # type: list[str] | None  # [commit, path] stopped for room
         self.swept = False        # this grund has removed its working copies' stale locks
@@ -148,7 +135,7 @@ class ServedProject:
 
     def remember(self, before: list, tip: str) -> None:
         """After a round: the state it left, with the tip grund made the bare repo hold."""
-        watch = unfinished_jobs(self.jobs.path)
+        watch = followup.unfinished_jobs(self.jobs.path)
         sig = self.signature(watch)
         sig[0], sig[1] = tip, before[1]  # the marker as it was before: touched meanwhile, look again
         self.seen = {"sig": sig, "watch": watch}
@@ -258,8 +245,11 @@ class ServedProject:
         self.refresh()
         self.collect_changes()
         self.follow_up()
-        raced = self.jobs.push()
-        raced = self.results.push() or raced
+        # the results first, then the heartbeat naming their tip, then the jobs: a
+        # client that sees a job's end also sees that its results moved on
+        raced = self.results.push()
+        self.announce_results()
+        raced = self.jobs.push() or raced
         self.beat(pending=0)
         return raced
 
@@ -459,21 +449,31 @@ class ServedProject:
             pending = 0
             unfinished = len(self.load_seen().get("watch", []))   # idle: as last looked at
         else:
-            unfinished = len(unfinished_jobs(self.jobs.path))
+            unfinished = len(followup.unfinished_jobs(self.jobs.path))
         if cursor is None:
             cur = Cursor.load(self.state_file(P.CURSOR))   # no git: a file read
             cursor = cur.commit if cur else None
-        key = ("stopped",) if stopped else (pending, cursor, unfinished, self.problem)
+        results = G.loose_ref(self.results.path, f"refs/remotes/origin/{P.BRANCH}")
+        key = ("stopped",) if stopped else (pending, cursor, unfinished, self.problem, results)
         if key == self.beat_key and now - self.beat_at < H.EVERY:
             return
         data = {"time": P.now_ts(), "unix": int(now), "version": __version__,
                 "pid": os.getpid(), "host": socket.gethostname(), "cursor": cursor,
                 "pending": pending, "unfinished": unfinished, "every": H.EVERY,
-                "problem": self.problem}
+                "problem": self.problem, "results": results}
         if stopped:
             data["stopped"] = True
         H.write(self.bare, data, self.beat_blobs)
-        self.beat_at, self.beat_key = now, key
+        self.beat_at, self.beat_key, self.beat_data = now, key, data
+
+    def announce_results(self) -> None:
+        """The last heartbeat again, naming the results' new tip: written before the
+        jobs are pushed, so its cursor still says what grund has pushed."""
+        results = G.loose_ref(self.results.path, f"refs/remotes/origin/{P.BRANCH}")
+        last = self.beat_data or (H.read_own(self.bare) or ("", {}))[1]
+        if last and last.get("results") != results and not last.get("stopped"):
+            self.beat_data = dict(last, results=results, time=P.now_ts(), unix=int(time.time()))
+            H.write(self.bare, self.beat_data, self.beat_blobs)
 
     def take_over_beat(self) -> None:
         """A new grund (``--once`` from cron) goes on from the heartbeat of an earlier one
@@ -489,7 +489,7 @@ class ServedProject:
         try:
             self.beat_at = min(float(data["unix"]), time.time())
             self.beat_key = (data["pending"], data["cursor"], data["unfinished"],
-                             data.get("problem", ""))
+                             data.get("problem", ""), data.get("results"))
         except (KeyError, TypeError, ValueError):
             self.beat_at = 0.0
             return
