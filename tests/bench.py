@@ -48,7 +48,10 @@ def main() -> int:
         return 1
     state = tempfile.mkdtemp(prefix="grunt-bench.")
     s = start_sshd(state, ALIAS="gbench")
-    bindir = zipapps.build()
+    python = zipapps.bench_python()
+    bindir = zipapps.build(python=python)
+    zipapps.python_first(bindir, python)
+    print(f"grunt and grund run with {python}", flush=True)
     try:
         with ServerState(s):
             return run(s, bindir)

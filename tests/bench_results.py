@@ -134,7 +134,9 @@ def bench_results(h: B.Homes) -> None:
 
 def main() -> int:
     import zipapps
-    bindir = zipapps.build()
+    python = zipapps.bench_python()
+    bindir = zipapps.build(python=python)
+    zipapps.python_first(bindir, python)
     root = tempfile.mkdtemp(prefix="grunt-bench-results.", dir="/tmp")
     try:
         bench_results(B.Homes(root, bindir, "res"))

@@ -37,7 +37,7 @@ def test_usage_error_is_one_line(core, core_proj):
 def test_interrupt_and_version(core, monkeypatch):
     def interrupted(a):
         raise KeyboardInterrupt
-    monkeypatch.setitem(cli.COMMANDS, "jobs", cli.Command(interrupted, cli.listing.jobs_args))
+    monkeypatch.setitem(cli.COMMANDS, "jobs", cli.Command(interrupted, "listing.jobs_args"))
     r = core.grunt("jobs")
     assert (r.rc, r.err) == (130, "grunt: interrupted\n")
     from lib import __version__

@@ -29,15 +29,16 @@ def copy_sources(tree: str) -> None:
             shutil.copy2(src, tree)
 
 
-def build(parent: str = "/tmp") -> str:
+def build(parent: str = "/tmp", python: str = sys.executable) -> str:
     """Build dist/grunt and dist/grund; return a new world-readable directory holding them.
 
     The caller removes the directory.  ``parent`` must be traversable by the
-    server user (pytest's own temp dirs are 0700).
+    server user (pytest's own temp dirs are 0700).  The bytecode in them is
+    ``python``'s (used when the same Python version runs them).
     """
     with tempfile.TemporaryDirectory(prefix="grunt-dist.") as tree:
         copy_sources(tree)
-        p = subprocess.run(["make", "-s", "dist", f"PYTHON={sys.executable}"], cwd=tree,
+        p = subprocess.run(["make", "-s", "dist", f"PYTHON={python}"], cwd=tree,
                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"make dist failed:\n{p.stdout}{p.stderr}")
@@ -48,3 +49,25 @@ def build(parent: str = "/tmp") -> str:
             shutil.copyfile(os.path.join(tree, "dist", exe), dst)
             os.chmod(dst, 0o755)
     return bindir
+
+
+def bench_python() -> str:
+    """The python3 that make bench runs grunt with: BENCH_PYTHON, else the system's
+    /usr/bin/python3 (3.8 or newer), else this one.  A version manager's shim in
+    front of python3 (pyenv: a bash script) adds its own start to every command."""
+    chosen = os.environ.get("BENCH_PYTHON")
+    if chosen:
+        return chosen
+    system = "/usr/bin/python3"
+    if os.access(system, os.X_OK) and subprocess.run(
+            [system, "-c", "import sys; sys.exit(sys.version_info < (3, 8))"]).returncode == 0:
+        return system
+    return sys.executable
+
+
+def python_first(bindir: str, python: str) -> None:
+    """``python3`` on PATH (which the zipapps' #! line finds) is ``python`` from now on."""
+    d = os.path.join(bindir, "python")
+    os.makedirs(d, exist_ok=True)
+    os.symlink(python, os.path.join(d, "python3"))
+    os.environ["PATH"] = d + os.pathsep + os.environ["PATH"]
