@@ -58,8 +58,8 @@ def jobs(a: Namespace) -> int:
         cached = jobcache.cached_listing(pr.jobs, key) if key and not pr.stale else None
         if cached is None:
             listed = found()
-            text, waiting = jobs_text(listed, a.json, tree=a.tree, folders=a.which == "all"), \
-                waiting_for_grund(listed)
+            text = jobs_text(listed, a.json, tree=a.tree, folders=a.which == "all")
+            waiting = waiting_for_grund(listed)
             # (a running job's TIME grows with the clock: such a listing is not kept)
             if key and not pr.stale and not any(j.status == J.RUNNING for j in listed):
                 jobcache.keep_listing(pr.jobs, key, text, waiting)
