@@ -38,6 +38,7 @@ class Proxy:
         self.carried = {"down": 0, "up": 0}
         self.tripped = 0          # connections the fault hit
         self.conns: list[socket.socket] = []
+        self.pumps: list[threading.Thread] = []
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -83,8 +84,11 @@ class Proxy:
                 continue
             state = {"down": 0, "up": 0, "stalled": False}
             for src, dst, d in ((server, client, "down"), (client, server, "up")):
-                threading.Thread(target=self._pump, args=(src, dst, d, fault, state),
-                                 daemon=True).start()
+                t = threading.Thread(target=self._pump, args=(src, dst, d, fault, state),
+                                     daemon=True)
+                with self.lock:
+                    self.pumps.append(t)
+                t.start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, direction: str, fault, state) -> None:
         while True:
@@ -129,12 +133,22 @@ class Proxy:
             s.close()
 
     def drop(self) -> None:
-        """Close every connection made so far (new ones are still taken)."""
+        """Close every connection made so far (new ones are still taken), and wait
+        until nothing more is forwarded on them."""
         with self.lock:
             conns, self.conns = self.conns, []
+            pumps, self.pumps = self.pumps, []
         self._close(*conns)
+        for t in pumps:
+            t.join(timeout=5)
 
     def close(self) -> None:
+        """Stop taking connections (a thread blocked in accept() is woken: a closed
+        listener it still waits on would go on listening) and close them all."""
         self.closed = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         self.drop()

@@ -41,6 +41,12 @@ def _through(proxy: Proxy, sshd: Sshd, tmp_path: Path, stem: str) -> Client:
     return cl
 
 
+def _through_proxy(proxy: Proxy) -> str:
+    """What the proxy saw, for a failure message: did the command's connections pass it?"""
+    return (f"connections hit by the fault: {proxy.tripped}, bytes up {proxy.bytes('up')}, "
+            f"down {proxy.bytes('down')}")
+
+
 def _commit_big_file(co: Checkout) -> None:
     """The checkout gains BIG bytes of new content: the next submit pushes them."""
     (co.dir / "data.bin").write_bytes(os.urandom(BIG))
@@ -77,7 +83,7 @@ def test_a_push_cut_off_before_all_of_it_went_out_did_not_arrive(server, sshd, p
     _commit_big_file(co)
     proxy.fault("stall", "up", MID)       # a third of the pack went out, then silence
     p, took = _timed(co, "submit", "-m", "big", env=QUICK)
-    assert p.returncode == 1 and took < 15, (took, p.stderr)
+    assert p.returncode == 1 and took < 15, (took, p.stderr, _through_proxy(proxy))
     assert p.stderr == f"grunt: error: {SERVER} stopped answering (ssh: Timeout, server 127.0.0.1 not responding)\n"
     proxy.clear()
     proxy.drop()
@@ -133,7 +139,7 @@ def test_a_login_that_stalls_is_given_up_and_said_so(server, sshd, proxy, tmp_pa
     proxy.fault("stall", "down", 600)     # inside the key exchange
     p, took = _timed(co, *cmd, env=QUICK)
     reading = cmd == ["jobs"]   # goes on with what was pulled before, and says so
-    assert p.returncode == (0 if reading else 1) and took < 15, (took, p.stderr)
+    assert p.returncode == (0 if reading else 1) and took < 15, (took, p.stderr, _through_proxy(proxy))
     said = p.stderr.split("; showing what was pulled at ")[0] + "\n" if reading else p.stderr
     label = "note" if reading else "error"
     assert said in (f"grunt: {label}: cannot reach {SERVER} (ssh: Connection timed out)\n",
