@@ -36,6 +36,12 @@ def until_gone(job) -> str:
     return number
 
 
+def final_status(job, state: str) -> str:
+    """job.status once the unit's end is known: a job killed by Grid Engine (qdel, h_rt)
+    records no end itself, and its qacct record may come up to ACCOUNTING_WAIT late."""
+    return job.status_until(state, timeout=sge.ACCOUNTING_WAIT + 15)
+
+
 # -- the settings and formats, without a cell ----------------------------------
 def test_time_settings_become_h_rt_seconds():
     assert [sge.h_rt(t) for t in ("30", "0:05", "1:30:00", "1-00:00:00", "2-3", 45)] == [
@@ -106,7 +112,7 @@ def test_cancel_and_qdel_by_hand_are_canceled(sge, runner_job, runner_user):
     subprocess.run(theirs.as_user(["qdel", theirs.read("job.sgeid")]), check=True, capture_output=True)
     for job in (ours, theirs):
         until_gone(job)
-        assert job.status() == "CANCELLED"
+        assert final_status(job, "CANCELLED") == "CANCELLED"
         assert job.read("job.exitcode") == "137"     # qdel is SIGKILL: qacct's exit_status
         assert job.has("job.end")
 
@@ -117,7 +123,7 @@ def test_h_rt_is_timeout_known_from_qacct(sge, runner_job, runner_user):
     job.grunter("submit")
     assert "#$ -l h_rt=3" in job.read("job.sge")
     until_gone(job)
-    assert job.status() == "TIMEOUT"
+    assert final_status(job, "TIMEOUT") == "TIMEOUT"
     assert job.read("job.exitcode") == "137"
 
 
