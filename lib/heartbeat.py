@@ -10,8 +10,9 @@ The blob holds ``time`` (UTC, like job timestamps), ``unix``, ``version``,
 ``pid``, ``host``, ``cursor`` (the last commit grund has fully processed),
 ``pending`` (commands it is working through), ``unfinished`` (jobs it still
 watches) and ``results`` (the tip of the bare results repo as grund last pushed
-it: a client whose results copy is there already need not fetch it).  From ``cursor`` the client counts the commands pushed since, which
-is the pending work even when grund is down.
+it: a client whose results copy is there already need not fetch it).  From
+``cursor`` the client counts the commands pushed since, which is the pending
+work even when grund is down.
 """
 import hashlib
 import json
