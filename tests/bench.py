@@ -48,10 +48,7 @@ def main() -> int:
         return 1
     state = tempfile.mkdtemp(prefix="grunt-bench.")
     s = start_sshd(state, ALIAS="gbench")
-    python = zipapps.bench_python()
-    bindir = zipapps.build(python=python)
-    zipapps.python_first(bindir, python)
-    print(f"grunt and grund run with {python}", flush=True)
+    bindir = zipapps.build_for_bench()
     try:
         with ServerState(s):
             return run(s, bindir)

@@ -134,9 +134,7 @@ def bench_results(h: B.Homes) -> None:
 
 def main() -> int:
     import zipapps
-    python = zipapps.bench_python()
-    bindir = zipapps.build(python=python)
-    zipapps.python_first(bindir, python)
+    bindir = zipapps.build_for_bench()
     root = tempfile.mkdtemp(prefix="grunt-bench-results.", dir="/tmp")
     try:
         bench_results(B.Homes(root, bindir, "res"))

@@ -65,9 +65,14 @@ def bench_python() -> str:
     return sys.executable
 
 
-def python_first(bindir: str, python: str) -> None:
-    """``python3`` on PATH (which the zipapps' #! line finds) is ``python`` from now on."""
+def build_for_bench() -> str:
+    """build() with bench_python()'s bytecode, that python3 first on PATH from now on
+    (the zipapps' #! line finds it); the directory, as build() returns it."""
+    python = bench_python()
+    bindir = build(python=python)
     d = os.path.join(bindir, "python")
     os.makedirs(d, exist_ok=True)
     os.symlink(python, os.path.join(d, "python3"))
     os.environ["PATH"] = d + os.pathsep + os.environ["PATH"]
+    print(f"grunt and grund run with {python}", flush=True)
+    return bindir

@@ -35,6 +35,7 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
         log.info("%s: %s: job is gone, skipping %s", where.proj, where.jobid, cmd)
         return
     content = P.read_text(job.file(P.CMD_PREFIX + cmd)) or ""
+    before = True   # the job was at rest before: only a grunter call below can end it
     log.info("%s: %s %s%s", where.proj, cmd, where.jobid,
              " (resumed after a crash)" if attempt.resumed else "")
     if cmd in MOVES:
@@ -58,8 +59,7 @@ def run(path: str, attempt: Attempt, jobs: WorkCopy, results: WorkCopy, grunter:
     else:
         before = job.submitted() and job.at_rest()
         grunter(job, cmd)
-        return commit(job, f"{cmd} {where.jobid}", before)
-    commit(job, f"{cmd} {where.jobid}")
+    commit(job, f"{cmd} {where.jobid}", before)
 
 
 def newproj_server(job: JobDir, name: str, server: str) -> None:

@@ -376,11 +376,12 @@ class ServedProject:
         # an end written after the look above is committed now: finished here, not later
         done = [job] if ended and self.finish(job) else []
         if done:
-            self.jobs.stage_job(job)
+            self.jobs.add_job(job)
         self.jobs.commit(msg)
         self.finished(done)
 
     def finish(self, job: JobDir) -> bool:
+        """A job whose end is to be committed: its results copied (False: not at rest)."""
         if not finish_ended(job, self.results, self.grunter):
             return False
         log.info("%s: %s ended", self.proj, job.jobid)

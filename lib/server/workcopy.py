@@ -66,9 +66,12 @@ class WorkCopy:
     def stage_job(self, job: JobDir) -> "list[str]":
         """Stage the job's files (after writing job.list); return the job's staged paths."""
         write_list(job)
-        rel = os.path.relpath(job.path, self.path)
-        self.git("add", "-A", "-f", "--", rel + "/job.*")
-        return G.zsplit(self.git("diff", "--cached", "--name-only", "-z", "--", rel))
+        self.add_job(job)
+        return G.zsplit(self.git("diff", "--cached", "--name-only", "-z", "--",
+                                 os.path.relpath(job.path, self.path)))
+
+    def add_job(self, job: JobDir) -> None:
+        self.git("add", "-A", "-f", "--", os.path.relpath(job.path, self.path) + "/job.*")
 
     def merge(self) -> None:
         """Bring origin's new commits in; running jobs' files are left alone."""
